@@ -1,0 +1,86 @@
+"""The `cpt` command.
+
+    cpt run RECIPE [key.path=value ...]    run (or resume) every stage, evaluate, print the matrix
+    cpt plan RECIPE [key.path=value ...]   validate and show what would run
+    cpt toy [--out DIR]                    build the embedded tiny model and task suite
+
+User errors print one message and exit 2; nothing already written is touched.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from cpt.errors import USER_ERROR_EXIT, UserError
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return args.handler(args) or 0
+    except UserError as exc:
+        print(f"cpt: error: {exc}", file=sys.stderr)
+        return USER_ERROR_EXIT
+    except KeyboardInterrupt:
+        print("cpt: interrupted; rerun the same command to resume", file=sys.stderr)
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cpt", description="Continual post-training from one YAML recipe.")
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+    for name, handler, text in (("run", _cmd_run, "run a recipe"), ("plan", _cmd_plan, "show what would run")):
+        command = commands.add_parser(name, help=text)
+        command.add_argument("recipe", help="a YAML recipe, e.g. recipes/quickstart.yaml")
+        command.add_argument("overrides", nargs="*", metavar="key.path=value")
+        command.set_defaults(handler=handler)
+    toy = commands.add_parser("toy", help="build the embedded tiny model and task suite")
+    toy.add_argument("--out", type=Path, default=None, help="default: $CPT_TOY_DIR or ~/.cache/cpt/toy-v1")
+    toy.add_argument("--seed", type=int, default=0)
+    toy.set_defaults(handler=_cmd_toy)
+    return parser
+
+
+def _load(args):
+    from cpt.recipe.load import load_recipe
+
+    recipe = load_recipe(args.recipe, args.overrides)
+    return recipe, Path(args.recipe).read_text(encoding="utf-8")
+
+
+def _cmd_plan(args) -> int:
+    from cpt.plan import describe_plan
+    from cpt.runner.preflight import preflight
+
+    recipe, _ = _load(args)
+    preflight(recipe)
+    print(describe_plan(recipe))
+    return 0
+
+
+def _cmd_run(args) -> int:
+    from cpt.runner.distributed import shutdown
+    from cpt.runner.run import run_recipe
+
+    recipe, text = _load(args)
+    if args.overrides:
+        text += "\n# command-line overrides:\n" + "".join(f"#   {o}\n" for o in args.overrides)
+    try:
+        run_recipe(recipe, text)
+    finally:
+        shutdown()
+    return 0
+
+
+def _cmd_toy(args) -> int:
+    from cpt.toy import ensure_toy
+
+    root = ensure_toy(args.out, seed=args.seed)
+    print(f"toy model and tasks ready in {root}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

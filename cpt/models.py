@@ -1,0 +1,37 @@
+"""Resolve a recipe's `model:` section to something `from_pretrained` can load.
+
+`toy` is the embedded tiny model (built on first use); a local folder must hold a config.json;
+anything else is passed on as a Hugging Face hub name.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cpt.errors import UserError
+from cpt.recipe.schema import TOY_MODEL, ModelSpec
+
+
+def resolve_base_model(spec: ModelSpec) -> str:
+    """A local folder path or a hub name for the base model."""
+    if spec.name_or_path == TOY_MODEL:
+        from cpt.toy import ensure_toy
+
+        return str(ensure_toy() / "model")
+    path = Path(spec.name_or_path).expanduser()
+    if path.exists():
+        if not (path / "config.json").is_file():
+            raise UserError(f"model.name_or_path: {path} has no config.json (expected a Hugging Face model folder)")
+        return str(path.resolve())
+    if spec.name_or_path.startswith(("/", "./", "../", "~")):
+        raise UserError(f"model.name_or_path: folder {spec.name_or_path} not found")
+    return spec.name_or_path
+
+
+def check_model_spec(spec: ModelSpec) -> None:
+    """Preflight of what can be checked without loading: local folders and template files."""
+    if spec.name_or_path != TOY_MODEL:
+        resolve_base_model(spec)
+    template = spec.chat_template
+    if template and template.endswith(".jinja") and not Path(template).is_file():
+        raise UserError(f"model.chat_template: file {template} not found")

@@ -1,0 +1,56 @@
+"""`cpt plan RECIPE`: validate a recipe and show what would run, without running anything.
+
+For each stage: its kind, data, the model it starts from, where it writes, its reference model
+(the starting model, used by KL/DPO terms) and what a rerun would do (train, resume or skip).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cpt.recipe.schema import Recipe
+from cpt.runner.manifest import DONE, RUNNING, Manifest
+from cpt.runner.preflight import stage_sources
+
+
+def describe_plan(recipe: Recipe) -> str:
+    """The plan as text (the caller prints it)."""
+    run_dir = Path(recipe.run.output_dir) / recipe.run.name
+    manifest = Manifest.load(run_dir)
+    lines = [f"run {recipe.run.name} -> {run_dir}", f"base model: {recipe.model.name_or_path}", _launch_line(recipe)]
+    previous = f"base ({recipe.model.name_or_path})"
+    for index, stage in enumerate(recipe.stages):
+        output = run_dir / "stages" / stage.name / "model"
+        data = ", ".join(src.describe() for src, _ in stage_sources(stage))
+        lines += [
+            f"[{index + 1}] {stage.name} ({stage.kind}{', LoRA r=' + str(stage.peft.r) if stage.peft else ''})",
+            f"    data:      {data}",
+            f"    input:     {previous}",
+            f"    output:    {output}",
+            f"    reference: {previous}",
+            f"    status:    {_status(manifest, stage.name)}",
+        ]
+        previous = str(output)
+    if recipe.eval:
+        names = ", ".join(t.name + (" (general)" if t.general else "") for t in recipe.eval.tasks)
+        lines.append(f"eval after {'base and ' if recipe.eval.base else ''}each stage: {names}")
+    return "\n".join(lines)
+
+
+def _status(manifest: Manifest | None, name: str) -> str:
+    record = manifest.stages.get(name) if manifest else None
+    if record is None:
+        return "not started"
+    if record.status == DONE:
+        return f"done (step {record.global_step}); skipped on rerun unless its config or an earlier stage changed"
+    if record.status == RUNNING:
+        return "interrupted; resumes from its last complete checkpoint"
+    return "not started"
+
+
+def _launch_line(recipe: Recipe) -> str:
+    launch = recipe.launch
+    if launch.num_processes == 1 and not launch.deepspeed:
+        return "launch: cpt run RECIPE"
+    deepspeed = f" --use_deepspeed --zero_stage {launch.deepspeed[-1]}" if launch.deepspeed else ""
+    return f"launch: accelerate launch --num_processes {launch.num_processes}{deepspeed} -m cpt run RECIPE"

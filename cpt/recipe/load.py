@@ -1,0 +1,133 @@
+"""Read a recipe file into a validated `Recipe`, or fail with one message that names the place.
+
+    recipe = load_recipe("recipes/quickstart.yaml", ["stages.sft_a.train.max_steps=20"])
+"""
+
+from __future__ import annotations
+
+import difflib
+import typing
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from cpt.errors import UserError
+from cpt.recipe.overrides import apply_overrides
+from cpt.recipe.schema import PLANNED_STAGE_KINDS, Recipe
+from cpt.recipe.yaml_io import safe_load
+
+
+def load_recipe(path: str | Path, overrides: list[str] = ()) -> Recipe:
+    """Parse, override and validate. Raises `UserError` naming the file and key on any problem."""
+    path = Path(path)
+    raw = _read_yaml(path)
+    raw = apply_overrides(raw, list(overrides))
+    try:
+        return Recipe.model_validate(raw)
+    except ValidationError as exc:
+        lines = [line for err in exc.errors() for line in _format_error(err, raw).split("\n")]
+        raise UserError(f"{path}: invalid recipe\n  " + "\n  ".join(lines)) from None
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise UserError(f"{path}: recipe file not found")
+    try:
+        raw = safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise UserError(f"{path}: not a UTF-8 text file") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark else ""
+        raise UserError(f"{path}{where}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    if not isinstance(raw, dict):
+        raise UserError(f"{path}: expected a mapping with keys run, model, stages, eval, launch")
+    return raw
+
+
+def _format_error(err: dict, raw: dict) -> str:
+    loc = _strip_union_tags(err["loc"], raw)
+    where = _loc_label(loc, raw)
+    kind, msg = err["type"], err["msg"].removeprefix("Value error, ")
+    if kind == "extra_forbidden":
+        return f"{where}: unknown key{_suggestion(loc)}"
+    if kind == "union_tag_invalid":
+        tag = err.get("ctx", {}).get("tag")
+        if tag in PLANNED_STAGE_KINDS:
+            return f"{where}.kind: '{tag}' stages are not available in this version yet (available: cpt, sft)"
+        return f"{where}.kind: '{tag}' is not a stage kind (expected one of: cpt, sft)"
+    if kind == "union_tag_not_found":
+        return f"{where}: missing 'kind' (expected one of: cpt, sft)"
+    if kind == "missing":
+        return f"{where}: required key is missing"
+    if "\n" in msg or loc[-1:] == ("train",):  # one line per trainer setting
+        return "\n".join(f"{where}.{line}" for line in msg.split("\n"))
+    return f"{where}: {msg}" + (f" (got {err['input']!r})" if _short_scalar(err.get("input")) else "")
+
+
+def _strip_union_tags(loc: tuple, raw: dict) -> tuple:
+    """Pydantic puts the discriminator value in the location ('stages', 1, 'sft', 'data'); drop it."""
+    out, node = [], raw
+    for part in loc:
+        if isinstance(node, dict) and isinstance(part, str) and part not in node and node.get("kind") == part:
+            continue
+        out.append(part)
+        node = node[part] if _has(node, part) else None
+    return tuple(out)
+
+
+def _has(node: Any, part: Any) -> bool:
+    if isinstance(node, dict):
+        return part in node
+    return isinstance(node, list) and isinstance(part, int) and part < len(node)
+
+
+def _loc_label(loc: tuple, raw: dict) -> str:
+    """('stages', 1, 'train') -> 'stages[1] (sft_a).train'."""
+    label, node = "", raw
+    for part in loc:
+        if isinstance(part, int):
+            label += f"[{part}]"
+            item = node[part] if _has(node, part) else None
+            if isinstance(item, dict) and isinstance(item.get("name"), str):
+                label += f" ({item['name']})"
+        else:
+            label += f".{part}" if label else str(part)
+        node = node[part] if _has(node, part) else None
+    return label or "recipe"
+
+
+def _suggestion(loc: tuple) -> str:
+    """The nearest valid key at the location of an unknown one."""
+    allowed = _allowed_keys(loc[:-1])
+    close = difflib.get_close_matches(str(loc[-1]), allowed, n=1, cutoff=0.5)
+    if close:
+        return f"; did you mean '{close[0]}'?"
+    return f" (valid keys: {', '.join(allowed)})" if allowed else ""
+
+
+def _allowed_keys(loc: tuple) -> list[str]:
+    """Field names of the schema model at `loc`, found by walking the annotations."""
+    candidates: list[type[BaseModel]] = [Recipe]
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        next_candidates = []
+        for model in candidates:
+            field = model.model_fields.get(part)
+            if field is not None:
+                next_candidates.extend(_models_in(field.annotation))
+        candidates = next_candidates
+    return sorted({name for model in candidates for name in model.model_fields})
+
+
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [m for arg in typing.get_args(annotation) for m in _models_in(arg)]
+
+
+def _short_scalar(value: Any) -> bool:
+    return isinstance(value, (int, float, str, bool)) and len(repr(value)) < 60

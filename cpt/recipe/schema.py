@@ -1,0 +1,102 @@
+"""The recipe: typed, validated before anything runs.
+
+    run:    {name: quickstart, output_dir: runs, seed: 0}
+    model:  {name_or_path: toy}                  # or any Hugging Face folder / hub name
+    stages: [ {name: ..., kind: cpt|sft, ...}, ... ]   # run in order, each from the previous output
+    eval:   {tasks: [addition, reversal, ...]}    # evaluated on the base and after every stage
+    launch: {num_processes: 1}
+
+Stage sections are defined next to their stages (cpt/stages/<kind>_config.py).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, Union
+
+from pydantic import Field, field_validator, model_validator
+
+from cpt.recipe.base import StrictModel
+from cpt.stages.cpt_config import CPTStageSpec
+from cpt.stages.sft_config import SFTStageSpec
+
+TOY_MODEL = "toy"
+
+# Kinds the schema has room for but this version cannot run yet.
+PLANNED_STAGE_KINDS = ("dpo", "grpo")
+
+Stage = Annotated[Union[CPTStageSpec, SFTStageSpec], Field(discriminator="kind")]
+
+
+class RunSpec(StrictModel):
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=100)
+    output_dir: str = Field("runs", description="the run directory is OUTPUT_DIR/NAME")
+    seed: int = 0
+
+
+class ModelSpec(StrictModel):
+    name_or_path: str = Field(TOY_MODEL, description="'toy' for the embedded model, else an HF path")
+    tokenizer: str | None = Field(None, description="defaults to the model's own")
+    chat_template: str | None = Field(None, description="a .jinja file, or the template text")
+    trust_remote_code: bool = False
+
+
+class EvalTaskSpec(StrictModel):
+    name: str
+    toy: str | None = Field(None, description="an embedded task; the default when no path is given")
+    path: str | None = Field(None, description="a .jsonl file of {prompt, answer} rows")
+    general: bool = Field(False, description="an old-knowledge task whose change the report shows")
+
+    @model_validator(mode="after")
+    def _default_to_toy(self) -> "EvalTaskSpec":
+        if self.toy is None and self.path is None:
+            self.toy = self.name
+        if self.toy is not None and self.path is not None:
+            raise ValueError("give toy or path, not both")
+        return self
+
+
+class EvalSpec(StrictModel):
+    tasks: list[EvalTaskSpec] = Field(min_length=1)
+    max_examples: int = Field(100, gt=0, description="test examples per task")
+    batch_size: int = Field(64, gt=0)
+    max_new_tokens: int = Field(16, gt=0)
+    base: bool = Field(True, description="also evaluate the base model (row 0 of the matrix)")
+
+    @field_validator("tasks", mode="before")
+    @classmethod
+    def _names_are_tasks(cls, tasks):
+        if isinstance(tasks, list):
+            return [{"name": t} if isinstance(t, str) else t for t in tasks]
+        return tasks
+
+    @field_validator("tasks")
+    @classmethod
+    def _unique_names(cls, tasks: list[EvalTaskSpec]) -> list[EvalTaskSpec]:
+        names = [t.name for t in tasks]
+        if len(set(names)) != len(names):
+            raise ValueError("eval task names must be unique")
+        return tasks
+
+
+class LaunchSpec(StrictModel):
+    """How the run is meant to be launched; `cpt plan` prints the matching command."""
+
+    num_processes: int = Field(1, ge=1)
+    deepspeed: Literal["zero2", "zero3"] | None = None
+
+
+class Recipe(StrictModel):
+    run: RunSpec
+    model: ModelSpec = Field(default_factory=ModelSpec)
+    stages: list[Stage] = Field(min_length=1)
+    eval: EvalSpec | None = None
+    launch: LaunchSpec = Field(default_factory=LaunchSpec)
+
+    @field_validator("stages")
+    @classmethod
+    def _unique_stage_names(cls, stages):
+        names = [s.name for s in stages]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(f"stage names must be unique; repeated: {', '.join(repeated)}")
+        return stages

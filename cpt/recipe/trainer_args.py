@@ -1,0 +1,88 @@
+"""Validate a stage's `train:` mapping against the TRL config class it is passed to.
+
+TRL/transformers configs are dataclasses that accept wrong types silently (a string learning
+rate is only noticed deep inside the optimizer), so we check names and simple types here, at
+plan time, and name the key. Keys the runner owns are refused with the reason.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import enum
+import types
+import typing
+from typing import Any
+
+# Set by the runner for every stage: a recipe that sets them would break lineage or resume.
+RUNNER_OWNED_KEYS = {
+    "output_dir": "the runner places checkpoints in the run directory",
+    "resume_from_checkpoint": "the runner resumes from the last complete checkpoint itself",
+    "save_total_limit": "the runner keeps the last complete checkpoints (see `keep_checkpoints`)",
+    "push_to_hub": "outputs stay in the run directory",
+}
+
+
+def check_trainer_args(config_cls: type, values: dict[str, Any]) -> list[tuple[str, str]]:
+    """Return (key, problem) pairs for `values` that do not fit `config_cls`; empty when all fit."""
+    fields = {f.name: f for f in dataclasses.fields(config_cls)}
+    problems = []
+    for key, value in values.items():
+        if key in RUNNER_OWNED_KEYS:
+            problems.append((key, f"cannot be set in a recipe: {RUNNER_OWNED_KEYS[key]}"))
+        elif key not in fields:
+            problems.append((key, _unknown_key_message(key, fields)))
+        elif not _matches(value, _field_type(config_cls, key)):
+            expected = _describe(_field_type(config_cls, key))
+            problems.append((key, f"expected {expected}, got {type(value).__name__} {value!r}"))
+    return problems
+
+
+def _unknown_key_message(key: str, fields: dict) -> str:
+    close = difflib.get_close_matches(key, list(fields), n=1, cutoff=0.6)
+    hint = f"; did you mean '{close[0]}'?" if close else ""
+    return f"unknown trainer setting{hint}"
+
+
+def _field_type(config_cls: type, name: str) -> Any:
+    hints = typing.get_type_hints(config_cls)
+    return hints.get(name, Any)
+
+
+def _matches(value: Any, annotation: Any) -> bool:
+    """A deliberately shallow check: the outer type only, permissive for anything exotic."""
+    if annotation is Any:
+        return True
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        return any(_matches(value, arg) for arg in typing.get_args(annotation))
+    if origin is typing.Literal:
+        return value in typing.get_args(annotation)
+    if annotation is type(None):
+        return value is None
+    if annotation is bool:
+        return isinstance(value, bool)
+    if annotation is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if annotation is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if annotation is str:
+        return isinstance(value, str)
+    if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
+        return isinstance(value, str) and value in {m.value for m in annotation}
+    if origin in (list, tuple) or annotation in (list, tuple):
+        return isinstance(value, (list, tuple))
+    if origin is dict or annotation is dict:
+        return isinstance(value, dict)
+    return True
+
+
+def _describe(annotation: Any) -> str:
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_describe(a) for a in typing.get_args(annotation))
+    if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
+        return "one of " + ", ".join(repr(m.value) for m in annotation)
+    if annotation is type(None):
+        return "null"
+    return getattr(annotation, "__name__", str(annotation))

@@ -1,0 +1,31 @@
+"""YAML reading with YAML 1.2 floats: PyYAML (YAML 1.1) reads `1e-4` as the string "1e-4",
+which every learning rate in a recipe would trip over."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import yaml
+
+
+class RecipeLoader(yaml.SafeLoader):
+    """SafeLoader that also resolves `1e-4`, `5E3`, `.5e-2` as floats."""
+
+
+RecipeLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(
+        r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+        |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+        |\.[0-9_]+(?:[eE][-+]?[0-9]+)?
+        |[-+]?\.(?:inf|Inf|INF)
+        |\.(?:nan|NaN|NAN))$""",
+        re.X,
+    ),
+    list("-+0123456789."),
+)
+
+
+def safe_load(text: str) -> Any:
+    return yaml.load(text, Loader=RecipeLoader)

@@ -1,0 +1,79 @@
+"""Writes that are either complete or absent: a kill at any moment never leaves a half-written
+file or folder that looks finished.
+
+Files go to a temporary sibling then `os.replace`; folders are written under a temporary name,
+get a `COMPLETE` marker last, and are renamed into place.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+COMPLETE_MARKER = "COMPLETE"
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Replace `path` with `text` in one step (same filesystem rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with tmp.open("w", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def atomic_write_json(path: Path, obj: Any) -> None:
+    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
+
+
+def read_json(path: Path) -> Any:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def mark_complete(folder: Path) -> None:
+    """Write the marker that makes `folder` count as a finished checkpoint."""
+    atomic_write_text(folder / COMPLETE_MARKER, "ok\n")
+
+
+def is_complete(folder: Path) -> bool:
+    return (folder / COMPLETE_MARKER).is_file()
+
+
+@contextmanager
+def atomic_folder(final: Path) -> Iterator[Path]:
+    """Yield a temporary folder to fill; on success it is marked complete and renamed to `final`.
+
+    An existing `final` is replaced only after the new one is complete.
+    """
+    tmp = final.with_name(f".{final.name}.partial-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    yield tmp
+    commit_folder(tmp, final)
+
+
+def commit_folder(tmp: Path, final: Path) -> None:
+    """Mark the filled folder `tmp` complete and move it to `final` (replacing an older one last)."""
+    mark_complete(tmp)
+    if final.exists():
+        old = final.with_name(f".{final.name}.old-{os.getpid()}")
+        os.replace(final, old)
+        os.replace(tmp, final)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, final)
+
+
+def remove_partials(folder: Path) -> None:
+    """Delete leftovers of interrupted atomic writes directly inside `folder`."""
+    if folder.is_dir():
+        for leftover in folder.glob(".*.partial*"):
+            shutil.rmtree(leftover, ignore_errors=True)
+        for leftover in folder.glob(".*.tmp-*"):
+            leftover.unlink(missing_ok=True)

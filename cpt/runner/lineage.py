@@ -1,0 +1,96 @@
+"""One stage's turn in the run: skip it if done with the same config, resume it if interrupted,
+otherwise start it fresh from the previous stage's output.
+
+A stage's config hash covers its recipe section, the content of its local data files and its
+parent's hash, so changing stage i reruns stage i and everything after it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from cpt.runner.atomic import is_complete, remove_partials
+from cpt.runner.checkpoints import discard_incomplete, latest_complete_checkpoint
+from cpt.runner.distributed import is_main_process, wait_for_everyone
+from cpt.runner.manifest import DONE, RUNNING, Manifest, config_hash
+from cpt.runner.preflight import stage_sources
+from cpt.stages import STAGE_RUNNERS
+from cpt.stages.context import StageContext
+
+# Settings that do not change what a stage produces.
+_NOT_HASHED = {"eval", "keep_checkpoints"}
+
+
+@dataclass
+class StageOutcome:
+    model_dir: Path
+    config_hash: str
+    action: str  # "skipped", "resumed" or "trained"
+
+
+def stage_hash(spec, parent_hash: str) -> str:
+    payload = spec.model_dump(mode="json", exclude=_NOT_HASHED)
+    payload["data_files"] = [_file_digest(src.path) for src, _ in stage_sources(spec) if src.path]
+    return config_hash(payload, parent_hash)
+
+
+def _file_digest(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def run_stage(
+    spec, index: int, parent: Path, parent_hash: str, manifest: Manifest, run_dir: Path, recipe
+) -> StageOutcome:
+    """Bring stage `spec` to done and return where its model is."""
+    stage_dir = run_dir / "stages" / spec.name
+    this_hash = stage_hash(spec, parent_hash)
+    record = manifest.record(spec.name, spec.kind, index)
+    if record.status == DONE and record.config_hash == this_hash and is_complete(stage_dir / "model"):
+        return StageOutcome(stage_dir / "model", this_hash, "skipped")
+
+    interrupted = record.status == RUNNING and record.config_hash == this_hash
+    resume_from = _prepare_stage_dir(stage_dir, interrupted)
+    manifest.mark_running(record, this_hash, str(parent), str(parent))
+    _save(manifest, run_dir)
+
+    ctx = StageContext(
+        spec=spec,
+        input_model=parent,
+        reference_model=parent,
+        stage_dir=stage_dir,
+        seed=recipe.run.seed,
+        trust_remote_code=recipe.model.trust_remote_code,
+        chat_template=recipe.model.chat_template,
+        resume_from=resume_from,
+    )
+    result = STAGE_RUNNERS[spec.kind](ctx)
+    manifest.mark_done(record, str(ctx.output_dir.relative_to(run_dir)), result.global_step, result.metrics)
+    _save(manifest, run_dir)
+    return StageOutcome(ctx.output_dir, this_hash, "resumed" if resume_from else "trained")
+
+
+def _prepare_stage_dir(stage_dir: Path, interrupted: bool) -> Path | None:
+    """Clean the stage folder; return the checkpoint to resume from, if any."""
+    checkpoints = stage_dir / "checkpoints"
+    if is_main_process():
+        if interrupted:
+            discard_incomplete(checkpoints)
+            remove_partials(stage_dir)
+        else:  # new stage, or its config changed: start clean
+            shutil.rmtree(stage_dir, ignore_errors=True)
+        stage_dir.mkdir(parents=True, exist_ok=True)
+    wait_for_everyone()
+    return latest_complete_checkpoint(checkpoints) if interrupted else None
+
+
+def _save(manifest: Manifest, run_dir: Path) -> None:
+    if is_main_process():
+        manifest.save(run_dir)
+    wait_for_everyone()

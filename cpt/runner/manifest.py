@@ -1,0 +1,84 @@
+"""The run's manifest: which stages finished, from which config, on which input.
+
+`RUN_DIR/manifest.json` is the single source of truth for skip-if-done and resume. Only the
+main process writes it, always atomically.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cpt.errors import UserError
+from cpt.runner.atomic import atomic_write_json, read_json
+
+MANIFEST_NAME = "manifest.json"
+MANIFEST_VERSION = 1
+
+PENDING, RUNNING, DONE = "pending", "running", "done"
+
+
+def config_hash(payload: Any, parent_hash: str = "") -> str:
+    """Hash of a JSON-able payload chained to its parent's hash: a change upstream changes it."""
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":")) + parent_hash
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@dataclass
+class StageRecord:
+    name: str
+    kind: str
+    index: int
+    status: str = PENDING
+    config_hash: str = ""
+    input: str = ""  # checkpoint the stage starts from (lineage)
+    reference: str = ""  # default KL / DPO reference: the input
+    output: str = ""  # relative to the run dir
+    global_step: int = 0
+    metrics: dict[str, Any] = field(default_factory=dict)
+    started_at: float | None = None
+    finished_at: float | None = None
+
+
+@dataclass
+class Manifest:
+    run_name: str
+    base_model: str = ""
+    base_hash: str = ""
+    stages: dict[str, StageRecord] = field(default_factory=dict)
+    version: int = MANIFEST_VERSION
+
+    @classmethod
+    def load(cls, run_dir: Path) -> "Manifest | None":
+        path = run_dir / MANIFEST_NAME
+        if not path.is_file():
+            return None
+        try:
+            raw = read_json(path)
+            stages = {name: StageRecord(**rec) for name, rec in raw.pop("stages").items()}
+            return cls(stages=stages, **raw)
+        except (ValueError, TypeError, KeyError) as exc:
+            raise UserError(f"{path}: unreadable manifest ({exc}); move it away to start the run afresh") from None
+
+    def save(self, run_dir: Path) -> None:
+        atomic_write_json(run_dir / MANIFEST_NAME, asdict(self))
+
+    def record(self, name: str, kind: str, index: int) -> StageRecord:
+        """The stage's record, created as pending if new (or if its kind changed)."""
+        rec = self.stages.get(name)
+        if rec is None or rec.kind != kind:
+            rec = self.stages[name] = StageRecord(name=name, kind=kind, index=index)
+        rec.index = index
+        return rec
+
+    def mark_running(self, rec: StageRecord, config: str, input_path: str, reference: str) -> None:
+        rec.status, rec.config_hash, rec.input, rec.reference = RUNNING, config, input_path, reference
+        rec.started_at, rec.finished_at, rec.output = time.time(), None, ""
+
+    def mark_done(self, rec: StageRecord, output: str, global_step: int, metrics: dict) -> None:
+        rec.status, rec.output, rec.global_step = DONE, output, global_step
+        rec.metrics, rec.finished_at = metrics, time.time()

@@ -1,0 +1,38 @@
+"""What the runner hands a stage: its spec, where it starts from, and where it may write.
+
+A stage reads only `input_model` (the previous stage's output, or the base model) and writes
+only under `stage_dir`. It never looks at other stages: lineage is the runner's business.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class StageContext:
+    spec: Any  # the stage's recipe section (SFTStageSpec, CPTStageSpec, ...)
+    input_model: Path  # lineage: where this stage starts
+    reference_model: Path  # default KL / DPO reference: the stage's starting model
+    stage_dir: Path  # everything this stage writes lives here
+    seed: int
+    trust_remote_code: bool = False
+    chat_template: str | None = None
+    resume_from: Path | None = None  # last complete checkpoint of an interrupted attempt
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        return self.stage_dir / "checkpoints"
+
+    @property
+    def output_dir(self) -> Path:
+        """The stage's final model: a plain Hugging Face folder (safetensors, config, tokenizer)."""
+        return self.stage_dir / "model"
+
+
+@dataclass
+class StageResult:
+    global_step: int
+    metrics: dict[str, Any]

@@ -1,0 +1,98 @@
+"""The steps every stage kind shares around its TRL trainer: load the starting model, build the
+trainer config over our defaults, train with resume and committed checkpoints, and save the
+final model as a plain Hugging Face folder (LoRA merged in).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from cpt.recipe.base import PeftSpec
+from cpt.runner.atomic import atomic_write_json, commit_folder
+from cpt.runner.checkpoints import CommitCheckpoints
+from cpt.runner.distributed import is_main_process, wait_for_everyone
+from cpt.stages.context import StageContext, StageResult
+from cpt.stages.defaults import fast_defaults, runner_owned
+
+
+def load_tokenizer(ctx: StageContext):
+    tokenizer = AutoTokenizer.from_pretrained(ctx.input_model, trust_remote_code=ctx.trust_remote_code)
+    if ctx.chat_template:
+        tokenizer.chat_template = _read_template(ctx.chat_template)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def _read_template(template: str) -> str:
+    path = Path(template)
+    return path.read_text(encoding="utf-8") if path.suffix == ".jinja" else template
+
+
+def load_model(ctx: StageContext):
+    """The stage's starting model in float32 (bf16 runs as autocast mixed precision)."""
+    return AutoModelForCausalLM.from_pretrained(
+        ctx.input_model, dtype=torch.float32, trust_remote_code=ctx.trust_remote_code
+    )
+
+
+def lora_config(spec: PeftSpec | None):
+    if spec is None:
+        return None
+    from peft import LoraConfig
+
+    return LoraConfig(
+        r=spec.r,
+        lora_alpha=spec.alpha,
+        lora_dropout=spec.dropout,
+        target_modules=spec.target_modules,
+        task_type="CAUSAL_LM",
+    )
+
+
+def trainer_config(config_cls: type, ctx: StageContext, kind_defaults: dict[str, Any]):
+    """Our defaults, then the kind's, then the recipe's `train:`, then what the runner owns."""
+    settings = {**fast_defaults(), **kind_defaults, **ctx.spec.train, **runner_owned(ctx)}
+    return config_cls(**settings)
+
+
+def train_and_save(trainer, tokenizer, ctx: StageContext) -> StageResult:
+    """Train (resuming if the runner found a checkpoint), then write the final model atomically."""
+    trainer.add_callback(CommitCheckpoints(ctx.checkpoint_dir, ctx.spec.keep_checkpoints))
+    resume = str(ctx.resume_from) if ctx.resume_from else None
+    output = trainer.train(resume_from_checkpoint=resume)
+    _save_final(trainer, tokenizer, ctx)
+    _write_train_log(trainer, ctx)
+    metrics = {k: v for k, v in output.metrics.items() if isinstance(v, (int, float))}
+    return StageResult(global_step=trainer.state.global_step, metrics=metrics)
+
+
+def _save_final(trainer, tokenizer, ctx: StageContext) -> None:
+    """Every rank takes part (ZeRO-3 gathers shards); the main process writes and commits."""
+    tmp = ctx.stage_dir / ".model.partial"
+    if is_main_process():
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+    wait_for_everyone()
+    model = trainer.accelerator.unwrap_model(trainer.model)
+    if hasattr(model, "merge_and_unload"):  # LoRA: serve and evaluate the trained model, not the base
+        if is_main_process():
+            model.merge_and_unload().save_pretrained(tmp)
+    else:
+        trainer.save_model(str(tmp))
+    if is_main_process():
+        tokenizer.save_pretrained(tmp)
+        commit_folder(tmp, ctx.output_dir)
+    wait_for_everyone()
+
+
+def _write_train_log(trainer, ctx: StageContext) -> None:
+    """The trainer's log history (loss, lr, ...) for the report's training curves."""
+    if is_main_process():
+        atomic_write_json(ctx.stage_dir / "train_log.json", json.loads(json.dumps(trainer.state.log_history)))

@@ -1,0 +1,110 @@
+"""Recipe validation: typed fields, unknown keys with the nearest valid name, overrides."""
+
+from __future__ import annotations
+
+import pytest
+
+from cpt.errors import UserError
+from cpt.recipe.load import load_recipe
+from tests.helpers import write_recipe
+
+BASE = {
+    "run": {"name": "r"},
+    "stages": [{"name": "a", "kind": "sft", "data": {"toy": "addition"}}],
+}
+
+
+def _error(tmp_path, recipe, overrides=()) -> str:
+    path = write_recipe(tmp_path / "r.yaml", recipe)
+    with pytest.raises(UserError) as caught:
+        load_recipe(path, list(overrides))
+    return str(caught.value)
+
+
+def _with_stage(**fields):
+    stage = {**BASE["stages"][0], **fields}
+    return {**BASE, "stages": [stage]}
+
+
+def test_valid_recipe_loads_with_defaults(tmp_path):
+    recipe = load_recipe(write_recipe(tmp_path / "r.yaml", BASE))
+    assert recipe.model.name_or_path == "toy"
+    assert recipe.stages[0].kind == "sft" and recipe.stages[0].data.toy == "addition"
+    assert recipe.run.output_dir == "runs"
+
+
+def test_misspelt_key_names_nearest_valid_key(tmp_path):
+    message = _error(tmp_path, {**BASE, "modle": {"name_or_path": "toy"}})
+    assert "modle: unknown key; did you mean 'model'?" in message
+    message = _error(tmp_path, _with_stage(evl=False))
+    assert "stages[0] (a).evl: unknown key; did you mean 'eval'?" in message
+
+
+def test_trainer_settings_checked_against_trl_config(tmp_path):
+    message = _error(tmp_path, _with_stage(train={"lerning_rate": 1e-3, "max_steps": "ten"}))
+    assert "stages[0] (a).train.lerning_rate: unknown trainer setting; did you mean 'learning_rate'?" in message
+    assert "train.max_steps: expected int, got str 'ten'" in message
+
+
+def test_runner_owned_trainer_settings_refused(tmp_path):
+    message = _error(tmp_path, _with_stage(train={"output_dir": "/elsewhere"}))
+    assert "train.output_dir: cannot be set in a recipe" in message
+
+
+def test_wrong_type_and_missing_key(tmp_path):
+    message = _error(tmp_path, {**BASE, "run": {"name": "r", "seed": "zero"}})
+    assert "run.seed:" in message and "integer" in message
+    message = _error(tmp_path, {"run": {"name": "r"}})
+    assert "stages: required key is missing" in message
+
+
+def test_stage_kind_errors(tmp_path):
+    assert "'dpo' stages are not available in this version yet" in _error(tmp_path, _with_stage(kind="dpo"))
+    assert "'sfft' is not a stage kind" in _error(tmp_path, _with_stage(kind="sfft"))
+
+
+def test_data_source_needs_exactly_one_origin(tmp_path):
+    message = _error(tmp_path, _with_stage(data={"toy": "addition", "path": "x.jsonl"}))
+    assert "stages[0] (a).data: give exactly one of path, hf or toy" in message
+
+
+def test_cpt_domain_weights_validated(tmp_path):
+    stage = {"name": "p", "kind": "cpt", "domains": [{"name": "g", "data": {"toy": "general"}, "weight": -1}]}
+    message = _error(tmp_path, {**BASE, "stages": [stage]})
+    assert "domains[0] (g).weight" in message and "greater than or equal to 0" in message
+    stage["domains"] = [{"name": "g", "data": {"toy": "general"}, "weight": 0}]
+    assert "must not all be zero" in _error(tmp_path, {**BASE, "stages": [stage]})
+
+
+def test_duplicate_stage_names_refused(tmp_path):
+    recipe = {**BASE, "stages": BASE["stages"] * 2}
+    assert "stage names must be unique; repeated: a" in _error(tmp_path, recipe)
+
+
+def test_overrides_by_stage_name_and_index(tmp_path):
+    path = write_recipe(tmp_path / "r.yaml", BASE)
+    recipe = load_recipe(path, ["stages.a.train.max_steps=7", "stages.0.train.learning_rate=1e-4", "run.seed=3"])
+    assert recipe.stages[0].train == {"max_steps": 7, "learning_rate": 1e-4}
+    assert recipe.run.seed == 3
+
+
+@pytest.mark.parametrize(
+    "override, expected",
+    [
+        ("stages.nope.train.max_steps=1", "no item named 'nope' at 'stages.nope' (names: a)"),
+        ("stages.5.eval=false", "'stages.5' is out of range"),
+        ("run.seed", "expected key.path=value"),
+        ("run.sed=1", "run.sed: unknown key; did you mean 'seed'?"),
+    ],
+)
+def test_bad_overrides_name_the_problem(tmp_path, override, expected):
+    assert expected in _error(tmp_path, BASE, [override])
+
+
+def test_file_level_errors(tmp_path):
+    with pytest.raises(UserError, match="recipe file not found"):
+        load_recipe(tmp_path / "missing.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("run: {name: x\nstages: [", encoding="utf-8")
+    with pytest.raises(UserError, match=r"bad.yaml:\d+: not valid YAML"):
+        load_recipe(bad)

@@ -1,0 +1,66 @@
+"""The `cpt` command as a user meets it: plan output, and user errors that exit 2 without a
+traceback and without touching an existing run directory."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.helpers import REPO, run_cli, tiny_sft_recipe, write_recipe
+
+
+def test_plan_shows_stages_inputs_outputs_and_references(tmp_path, toy_dir):
+    recipe = write_recipe(tmp_path / "r.yaml", tiny_sft_recipe(tmp_path / "runs"))
+    result = run_cli("plan", str(recipe), "stages.b.peft.r=4")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    run_dir = tmp_path / "runs" / "t"
+    assert "[1] a (sft)" in out and "[2] b (sft, LoRA r=4)" in out
+    assert f"output:    {run_dir / 'stages' / 'a' / 'model'}" in out
+    # lineage: stage b starts from, and is referenced against, stage a's output
+    assert out.count(f"input:     {run_dir / 'stages' / 'a' / 'model'}") == 1
+    assert out.count(f"reference: {run_dir / 'stages' / 'a' / 'model'}") == 1
+    assert "eval after base and each stage: sorting, addition" in out
+    assert not run_dir.exists(), "plan must not create the run directory"
+
+
+def _existing_run(tmp_path):
+    """A run directory with content that a failing command must leave byte-identical."""
+    run_dir = tmp_path / "runs" / "t"
+    run_dir.mkdir(parents=True)
+    (run_dir / "manifest.json").write_text(json.dumps({"sentinel": True}))
+    return run_dir
+
+
+@pytest.mark.parametrize(
+    "change, expected",
+    [
+        (lambda r, d: r["stages"][0].update(lerning_rate=1), "stages[0] (a).lerning_rate: unknown key"),
+        (lambda r, d: r["stages"][1].update(data={"path": str(d / "missing.jsonl")}), "missing.jsonl: data file not found"),
+        (lambda r, d: r["stages"][1].update(data={"path": str(d / "bad.jsonl")}), "bad.jsonl:2: not valid JSON"),
+        (lambda r, d: r["stages"][1].update(data={"path": str(d / "short.jsonl")}), "short.jsonl:1: missing or empty field 'completion'"),
+        (lambda r, d: r["model"].update(name_or_path=str(d / "nomodel")), "has no config.json"),
+    ],
+    ids=["misspelt-key", "missing-file", "bad-json-line", "missing-field", "model-without-config"],
+)
+def test_user_errors_exit_2_without_traceback_and_touch_nothing(tmp_path, toy_dir, change, expected):
+    (tmp_path / "bad.jsonl").write_text('{"prompt": "a", "completion": " b"}\nnot json\n')
+    (tmp_path / "short.jsonl").write_text('{"prompt": "a", "completion": ""}\n')
+    (tmp_path / "nomodel").mkdir()
+    run_dir = _existing_run(tmp_path)
+    before = {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}
+    recipe = tiny_sft_recipe(tmp_path / "runs")
+    change(recipe, tmp_path)
+    result = run_cli("run", str(write_recipe(tmp_path / "r.yaml", recipe)))
+    assert result.returncode == 2
+    assert expected in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    after = {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}
+    assert after == before
+
+
+def test_help_and_bad_command():
+    assert "cpt run RECIPE" in (REPO / "cpt" / "cli.py").read_text()
+    result = run_cli("frobnicate")
+    assert result.returncode == 2 and "invalid choice" in result.stderr

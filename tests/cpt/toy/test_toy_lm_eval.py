@@ -1,0 +1,26 @@
+"""The toy's lm-eval task YAMLs parse, point at their test files, and load in lm-eval itself."""
+
+import yaml
+
+from cpt.toy import TOY_TASKS
+
+
+def test_yaml_fields_and_test_file(toy_dir):
+    for task in TOY_TASKS:
+        spec = yaml.safe_load((toy_dir / "tasks" / task / f"{task}.yaml").read_text())
+        assert spec["task"] == task and spec["output_type"] == "generate_until"
+        test_file = spec["dataset_kwargs"]["data_files"]["test"]
+        assert test_file == str(toy_dir / "tasks" / task / "test.jsonl")
+        assert spec["generation_kwargs"]["until"] == ["\n"]
+        assert spec["metric_list"][0]["metric"] == "exact_match"
+
+
+def test_lm_eval_loads_the_tasks(toy_dir):
+    from lm_eval.tasks import TaskManager, get_task_dict
+
+    manager = TaskManager(include_path=str(toy_dir / "tasks"), include_defaults=False)
+    tasks = get_task_dict(["addition", "capitals"], manager)
+    docs = list(tasks["capitals"].test_docs())
+    assert len(docs) == 100
+    assert tasks["capitals"].doc_to_text(docs[0]) == docs[0]["prompt"]
+    assert tasks["capitals"].doc_to_target(docs[0]) == docs[0]["answer"]
