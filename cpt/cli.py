@@ -64,6 +64,7 @@ def _cmd_run(args) -> int:
     from cpt.runner.distributed import shutdown
     from cpt.runner.run import run_recipe
 
+    _quiet_library_progress()
     recipe, text = _load(args)
     if args.overrides:
         text += "\n# command-line overrides:\n" + "".join(f"#   {o}\n" for o in args.overrides)
@@ -72,6 +73,15 @@ def _cmd_run(args) -> int:
     finally:
         shutdown()
     return 0
+
+
+def _quiet_library_progress() -> None:
+    """Keep the training progress bar; drop the per-file loading and per-map bars around it."""
+    import datasets
+    import transformers
+
+    datasets.disable_progress_bars()
+    transformers.utils.logging.disable_progress_bar()
 
 
 def _cmd_toy(args) -> int:

@@ -32,6 +32,9 @@ def check_model_spec(spec: ModelSpec) -> None:
     """Preflight of what can be checked without loading: local folders and template files."""
     if spec.name_or_path != TOY_MODEL:
         resolve_base_model(spec)
+    tokenizer = spec.tokenizer
+    if tokenizer and tokenizer.startswith(("/", "./", "../", "~")) and not Path(tokenizer).expanduser().is_dir():
+        raise UserError(f"model.tokenizer: folder {tokenizer} not found")
     template = spec.chat_template
     if template and template.endswith(".jinja") and not Path(template).is_file():
         raise UserError(f"model.chat_template: file {template} not found")

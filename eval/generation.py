@@ -29,9 +29,10 @@ def evaluate_checkpoint(
     batch_size: int = 64,
     max_new_tokens: int = 16,
     trust_remote_code: bool = False,
+    tokenizer_dir: str | Path | None = None,
 ) -> dict[str, float]:
     """Task name -> exact-match accuracy in [0, 1] of the model saved at `model_dir`."""
-    tokenizer = AutoTokenizer.from_pretrained(model_dir, trust_remote_code=trust_remote_code)
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir or model_dir, trust_remote_code=trust_remote_code)
     tokenizer.padding_side = "left"
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token

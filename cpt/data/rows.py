@@ -9,8 +9,9 @@ Local files are read by us (not `load_dataset`) so that a broken line is reporte
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from datasets import Dataset
 
@@ -137,5 +138,5 @@ def _load_hub(source: DataSource) -> Dataset:
 
     try:
         return load_dataset(source.hf, source.subset, split=source.split)
-    except Exception as exc:  # network, missing split, unknown name: all reported the same way
+    except Exception as exc:  # noqa: BLE001 -- network, missing split, unknown name: one user message
         raise UserError(f"dataset '{source.hf}' (split {source.split}): could not be loaded ({exc})") from None

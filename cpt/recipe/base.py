@@ -29,7 +29,7 @@ class DataSource(StrictModel):
     max_examples: int | None = Field(None, gt=0)
 
     @model_validator(mode="after")
-    def _exactly_one_origin(self) -> "DataSource":
+    def _exactly_one_origin(self) -> DataSource:
         given = [k for k in ("path", "hf", "toy") if getattr(self, k) is not None]
         if len(given) != 1:
             raise ValueError(f"give exactly one of path, hf or toy (got {given or 'none'})")

@@ -11,7 +11,7 @@ Stage sections are defined next to their stages (cpt/stages/<kind>_config.py).
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -24,7 +24,7 @@ TOY_MODEL = "toy"
 # Kinds the schema has room for but this version cannot run yet.
 PLANNED_STAGE_KINDS = ("dpo", "grpo")
 
-Stage = Annotated[Union[CPTStageSpec, SFTStageSpec], Field(discriminator="kind")]
+Stage = Annotated[CPTStageSpec | SFTStageSpec, Field(discriminator="kind")]
 
 
 class RunSpec(StrictModel):
@@ -47,7 +47,7 @@ class EvalTaskSpec(StrictModel):
     general: bool = Field(False, description="an old-knowledge task whose change the report shows")
 
     @model_validator(mode="after")
-    def _default_to_toy(self) -> "EvalTaskSpec":
+    def _default_to_toy(self) -> EvalTaskSpec:
         if self.toy is None and self.path is None:
             self.toy = self.name
         if self.toy is not None and self.path is not None:

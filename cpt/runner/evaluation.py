@@ -27,7 +27,9 @@ def load_eval_rows(spec: EvalSpec) -> dict[str, list[dict]]:
     return tasks
 
 
-def evaluate_cached(model_dir: Path, out_dir: Path, model_hash: str, spec: EvalSpec, rows, trust_remote_code) -> dict:
+def evaluate_cached(
+    model_dir: Path, out_dir: Path, model_hash: str, spec: EvalSpec, rows, trust_remote_code, tokenizer=None
+) -> dict:
     """Scores of `model_dir` on every task; computed on the main process once, then read back."""
     key = config_hash(spec.model_dump(mode="json"), model_hash)
     path = out_dir / EVAL_FILE
@@ -35,7 +37,7 @@ def evaluate_cached(model_dir: Path, out_dir: Path, model_hash: str, spec: EvalS
         from eval.generation import evaluate_checkpoint
 
         scores = evaluate_checkpoint(
-            model_dir, rows, spec.batch_size, spec.max_new_tokens, trust_remote_code=trust_remote_code
+            model_dir, rows, spec.batch_size, spec.max_new_tokens, trust_remote_code, tokenizer_dir=tokenizer
         )
         atomic_write_json(path, {"key": key, "model": str(model_dir), "scores": scores})
     wait_for_everyone()

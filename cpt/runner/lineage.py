@@ -68,6 +68,7 @@ def run_stage(
         seed=recipe.run.seed,
         trust_remote_code=recipe.model.trust_remote_code,
         chat_template=recipe.model.chat_template,
+        tokenizer_source=recipe.model.tokenizer if index == 0 else None,
         resume_from=resume_from,
     )
     result = STAGE_RUNNERS[spec.kind](ctx)

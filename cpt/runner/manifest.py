@@ -53,7 +53,7 @@ class Manifest:
     version: int = MANIFEST_VERSION
 
     @classmethod
-    def load(cls, run_dir: Path) -> "Manifest | None":
+    def load(cls, run_dir: Path) -> Manifest | None:
         path = run_dir / MANIFEST_NAME
         if not path.is_file():
             return None

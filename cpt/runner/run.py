@@ -12,7 +12,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cpt.errors import UserError
 from cpt.models import resolve_base_model
 from cpt.recipe.schema import Recipe
 from cpt.runner.atomic import atomic_write_json, atomic_write_text
@@ -45,7 +44,7 @@ def run_recipe(recipe: Recipe, recipe_text: str) -> RunSummary:
     summary = RunSummary(run_dir)
     evaluate = _evaluator(recipe, summary)
     if recipe.eval and recipe.eval.base:
-        evaluate("base", Path(base), run_dir / "base", base_hash)
+        evaluate("base", Path(base), run_dir / "base", base_hash, tokenizer=recipe.model.tokenizer)
 
     parent, parent_hash = Path(base), base_hash
     for index, spec in enumerate(recipe.stages):
@@ -79,8 +78,9 @@ def _evaluator(recipe: Recipe, summary: RunSummary):
         return lambda *args: None
     rows = load_eval_rows(recipe.eval)
 
-    def evaluate(label: str, model_dir: Path, out_dir: Path, model_hash: str) -> None:
-        scores = evaluate_cached(model_dir, out_dir, model_hash, recipe.eval, rows, recipe.model.trust_remote_code)
+    def evaluate(label: str, model_dir: Path, out_dir: Path, model_hash: str, tokenizer=None) -> None:
+        trust = recipe.model.trust_remote_code
+        scores = evaluate_cached(model_dir, out_dir, model_hash, recipe.eval, rows, trust, tokenizer)
         summary.matrix.append((label, scores))
         _say(f"   eval {label}: " + ", ".join(f"{t} {100 * s:.0f}%" for t, s in scores.items()))
 
@@ -109,5 +109,3 @@ def _say(text: str) -> None:
     if is_main_process():
         print(text, flush=True)
 
-
-__all__ = ["run_recipe", "run_dir_of", "RunSummary", "UserError"]

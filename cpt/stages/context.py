@@ -20,6 +20,7 @@ class StageContext:
     seed: int
     trust_remote_code: bool = False
     chat_template: str | None = None
+    tokenizer_source: Path | str | None = None  # default: the input model's folder
     resume_from: Path | None = None  # last complete checkpoint of an interrupted attempt
 
     @property

@@ -2,7 +2,7 @@
 
 Run as part of a recipe: `cpt run recipes/quickstart.yaml`. The mixture comes from
 `data_mixing` (static weights here); training goes through TRL's SFTTrainer in language-
-modelling mode, packing documents into `max_length`-token sequences without dropping overflow.
+modelling mode, packing documents into full `max_length`-token rows without dropping overflow.
 """
 
 from __future__ import annotations
@@ -14,7 +14,10 @@ from data_mixing.static import static_mixture
 
 CPT_DEFAULTS = {
     "packing": True,
-    "packing_strategy": "bfd_split",  # keeps every token of long documents (plain "bfd" truncates)
+    # Concatenate and cut into full max_length rows, as pretraining usually does: no token is lost
+    # (plain "bfd" truncates long documents) and no padding-free flattening, which on CPU SDPA
+    # ran 0.29-0.33 s/step against 0.22 s for "wrapped" (toy model, batch 16 x 128).
+    "packing_strategy": "wrapped",
     "dataset_text_field": "text",
 }
 

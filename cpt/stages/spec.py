@@ -27,9 +27,17 @@ class StageSpec(StrictModel):
     peft: PeftSpec | None = None
     eval: bool = Field(True, description="evaluate the recipe's eval tasks after this stage")
     keep_checkpoints: int = Field(2, ge=1, description="complete resume checkpoints kept")
+    guard: dict[str, Any] | None = Field(None, description="anti-forgetting method (not available yet)")
 
     # The TRL config class `train` is validated against; a function so TRL imports lazily.
     trainer_config_class: ClassVar[Any] = None
+
+    @field_validator("guard")
+    @classmethod
+    def _guards_not_yet_available(cls, value):
+        if value is not None:
+            raise ValueError("guards (olora, osf, replay, kl_anchor) are not available in this version yet")
+        return value
 
     @field_validator("train")
     @classmethod

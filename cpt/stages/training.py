@@ -22,7 +22,8 @@ from cpt.stages.defaults import fast_defaults, runner_owned
 
 
 def load_tokenizer(ctx: StageContext):
-    tokenizer = AutoTokenizer.from_pretrained(ctx.input_model, trust_remote_code=ctx.trust_remote_code)
+    source = ctx.tokenizer_source or ctx.input_model
+    tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=ctx.trust_remote_code)
     if ctx.chat_template:
         tokenizer.chat_template = _read_template(ctx.chat_template)
     if tokenizer.pad_token is None:

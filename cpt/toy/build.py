@@ -119,11 +119,14 @@ def _locked(lock_path: Path):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def _check_replaceable(root: Path) -> None:
+    # Only an earlier, unfinished toy build is replaced; anything else there is the user's.
+    if root.exists() and (not root.is_dir() or not {p.name for p in root.iterdir()} <= BUILT_ENTRIES):
+        raise UserError(f"{root} exists and is not a toy build: remove it or set CPT_TOY_DIR elsewhere")
+
+
 def _replace_with(root: Path, built: Path) -> None:
     if root.exists():
-        # Only an earlier, unfinished toy build is replaced; anything else there is the user's.
-        if not root.is_dir() or not {p.name for p in root.iterdir()} <= BUILT_ENTRIES:
-            raise UserError(f"{root} exists and is not a toy build: remove it or set CPT_TOY_DIR elsewhere")
         stale = Path(tempfile.mkdtemp(prefix=f".{root.name}.stale-", dir=root.parent))
         os.rename(root, stale / "old")
         shutil.rmtree(stale, ignore_errors=True)
@@ -139,6 +142,7 @@ def ensure_toy(root: Path | None = None, seed: int = 0) -> Path:
     with _locked(root.parent / f".{root.name}.lock"):
         if _is_complete(root, seed):
             return root
+        _check_replaceable(root)
         staging = Path(tempfile.mkdtemp(prefix=f".{root.name}.building-", dir=root.parent))
         try:
             _build(staging / "toy", root, seed)

@@ -43,8 +43,9 @@ def toy_config(tokenizer: PreTrainedTokenizerBase) -> LlamaConfig:
 
 def init_model(tokenizer: PreTrainedTokenizerBase, seed: int) -> LlamaForCausalLM:
     """A randomly initialised toy model; the same seed gives the same weights."""
-    torch.manual_seed(seed)
-    model = LlamaForCausalLM(toy_config(tokenizer))
+    with torch.random.fork_rng(devices=[]):  # leave the caller's RNG state as it was
+        torch.manual_seed(seed)
+        model = LlamaForCausalLM(toy_config(tokenizer))
     model.generation_config = GenerationConfig(
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,

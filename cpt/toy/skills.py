@@ -1,15 +1,17 @@
 """Generators for the toy skill tasks: each draws one (prompt, answer, rejected) instance from an rng.
 
 Skills are things the general corpus never shows (arithmetic, string edits, date formats), so a model
-only learns them from task training. Operands are kept small so a ~3M-parameter model learns each in a
-few hundred SFT steps. Letters are space-separated so that each one is its own token.
+only learns them from task training. Operands are kept small for a ~3M-parameter model: from the
+pretrained toy, 300 SFT steps at batch 32 give date_format ~100% and sorting ~50-60%; addition,
+reversal and counting learn more slowly (under 40% in 300-500 steps), which makes them the harder tasks.
+Letters are space-separated so that each one is its own token.
 See it built with `python -m cpt.toy DIR`.
 """
 
 import random
 
-LETTERS = "abcdefghij"
-COUNT_LETTERS = "abcde"
+LETTERS = "abcdefgh"
+COUNT_LETTERS = "abcd"
 MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
           "November", "December")  # fmt: skip
 
@@ -40,7 +42,7 @@ def addition(rng: random.Random) -> Instance:
 
 def reversal(rng: random.Random) -> Instance:
     """`reverse c a f e =` -> `e f a c`; rejected is a partly reversed string."""
-    letters = [rng.choice(LETTERS) for _ in range(rng.randint(4, 7))]
+    letters = [rng.choice(LETTERS) for _ in range(rng.randint(3, 5))]
     answer = letters[::-1]
     wrong = _swap_adjacent_unequal(rng, answer) or [_other_letter(rng, answer[0])] + answer[1:]
     return f"reverse {' '.join(letters)} =", " ".join(answer), " ".join(wrong)
@@ -52,7 +54,7 @@ def _other_letter(rng: random.Random, letter: str) -> str:
 
 def sorting(rng: random.Random) -> Instance:
     """`sort 5391 =` -> `1359`; rejected has two neighbouring digits out of order."""
-    digits = [rng.choice("0123456789") for _ in range(rng.randint(4, 7))]
+    digits = [rng.choice("0123456789") for _ in range(rng.randint(3, 6))]
     answer = sorted(digits)
     wrong = _swap_adjacent_unequal(rng, answer)
     wrong_text = "".join(wrong) if wrong else _change_one_digit(rng, "".join(answer))
@@ -61,7 +63,7 @@ def sorting(rng: random.Random) -> Instance:
 
 def counting(rng: random.Random) -> Instance:
     """`count a in c a b a d =` -> `2`; rejected is off by one."""
-    letters = [rng.choice(COUNT_LETTERS) for _ in range(rng.randint(5, 9))]
+    letters = [rng.choice(COUNT_LETTERS) for _ in range(rng.randint(4, 7))]
     target = rng.choice(COUNT_LETTERS)
     count = letters.count(target)
     wrong = count + 1 if count == 0 or rng.random() < 0.5 else count - 1

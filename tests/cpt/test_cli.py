@@ -21,7 +21,7 @@ def test_plan_shows_stages_inputs_outputs_and_references(tmp_path, toy_dir):
     # lineage: stage b starts from, and is referenced against, stage a's output
     assert out.count(f"input:     {run_dir / 'stages' / 'a' / 'model'}") == 1
     assert out.count(f"reference: {run_dir / 'stages' / 'a' / 'model'}") == 1
-    assert "eval after base and each stage: sorting, addition" in out
+    assert "eval after base and each stage: date_format, addition" in out
     assert not run_dir.exists(), "plan must not create the run directory"
 
 
@@ -64,3 +64,13 @@ def test_help_and_bad_command():
     assert "cpt run RECIPE" in (REPO / "cpt" / "cli.py").read_text()
     result = run_cli("frobnicate")
     assert result.returncode == 2 and "invalid choice" in result.stderr
+
+
+def test_toy_command_builds_once_and_reuses(tmp_path):
+    out = tmp_path / "toy"
+    first = run_cli("toy", "--out", str(out))
+    assert first.returncode == 0, first.stderr
+    assert (out / "model" / "model.safetensors").is_file() and (out / "BUILD_INFO.json").is_file()
+    stamp = (out / "BUILD_INFO.json").stat().st_mtime_ns
+    assert run_cli("toy", "--out", str(out)).returncode == 0
+    assert (out / "BUILD_INFO.json").stat().st_mtime_ns == stamp

@@ -108,3 +108,8 @@ def test_file_level_errors(tmp_path):
     bad.write_text("run: {name: x\nstages: [", encoding="utf-8")
     with pytest.raises(UserError, match=r"bad.yaml:\d+: not valid YAML"):
         load_recipe(bad)
+
+
+def test_guard_has_a_place_but_says_it_is_not_available(tmp_path):
+    message = _error(tmp_path, _with_stage(guard={"kind": "replay"}))
+    assert "stages[0] (a).guard: guards (olora, osf, replay, kl_anchor) are not available in this version yet" in message

@@ -41,10 +41,9 @@ def test_prune_keeps_newest_complete(tmp_path):
 
 def test_atomic_folder_commits_only_on_success(tmp_path):
     final = tmp_path / "model"
-    with pytest.raises(RuntimeError):
-        with atomic_folder(final) as tmp:
-            (tmp / "weights").write_text("half")
-            raise RuntimeError("killed mid-write")
+    with pytest.raises(RuntimeError), atomic_folder(final) as tmp:
+        (tmp / "weights").write_text("half")
+        raise RuntimeError("killed mid-write")
     assert not final.exists()
     remove_partials(tmp_path)
     assert list(tmp_path.iterdir()) == []
@@ -57,8 +56,7 @@ def test_atomic_folder_replaces_old_only_when_new_complete(tmp_path):
     final = tmp_path / "model"
     with atomic_folder(final) as tmp:
         (tmp / "v").write_text("1")
-    with pytest.raises(RuntimeError):
-        with atomic_folder(final) as tmp:
-            (tmp / "v").write_text("2")
-            raise RuntimeError
+    with pytest.raises(RuntimeError), atomic_folder(final) as tmp:
+        (tmp / "v").write_text("2")
+        raise RuntimeError
     assert (final / "v").read_text() == "1"

@@ -25,14 +25,15 @@ def _weights(model_dir):
 
 
 def test_sft_lowers_loss_and_raises_accuracy(tmp_path, toy_dir):
-    recipe = tiny_sft_recipe(tmp_path, steps=150, learning_rate=3.0e-3)
+    recipe = tiny_sft_recipe(tmp_path, steps=300, learning_rate=3.0e-3, per_device_train_batch_size=32,
+                             lr_scheduler_type="cosine", save_steps=100, logging_steps=25)
     recipe["stages"] = recipe["stages"][:1]
     summary = _run(tmp_path, recipe)
     log = json.loads((summary.run_dir / "stages" / "a" / "train_log.json").read_text())
     losses = [entry["loss"] for entry in log if "loss" in entry]
-    assert losses[-1] < 0.6 * losses[0], losses
+    assert losses[-1] < 0.5 * losses[0], losses
     base, after = dict(summary.matrix)["base"], dict(summary.matrix)["a"]
-    assert after["sorting"] >= base["sorting"] + 0.2, summary.matrix
+    assert after["date_format"] >= base["date_format"] + 0.5, summary.matrix
 
 
 def test_lineage_skip_and_rerun_from_changed_stage(tmp_path, toy_dir):

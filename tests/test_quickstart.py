@@ -1,0 +1,26 @@
+"""The quickstart as a new user runs it: it finishes, and its matrix shows real forgetting."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.helpers import REPO, run_cli
+
+pytestmark = pytest.mark.slow
+
+
+def test_quickstart_learns_then_forgets(tmp_path, toy_dir):
+    result = run_cli("run", str(REPO / "recipes" / "quickstart.yaml"), f"run.output_dir={tmp_path}", timeout=1200)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "accuracy (%) after each stage:" in result.stdout
+    matrix = json.loads((tmp_path / "quickstart" / "eval" / "matrix.json").read_text())
+    scores = {row["checkpoint"]: row["scores"] for row in matrix["rows"]}
+    assert list(scores) == ["base", "pretrain", "sft_date_format", "sft_sorting"]
+    assert scores["pretrain"]["capitals"] >= 0.5, scores  # facts absorbed from the general corpus
+    assert scores["sft_date_format"]["date_format"] >= 0.5, scores  # task A learned
+    assert scores["sft_sorting"]["sorting"] >= 0.3, scores  # task B learned
+    # Forgetting: task A falls after task B; general knowledge falls after fine-tuning.
+    assert scores["sft_sorting"]["date_format"] <= scores["sft_date_format"]["date_format"] - 0.3, scores
+    assert scores["sft_sorting"]["capitals"] < scores["pretrain"]["capitals"], scores
