@@ -61,10 +61,11 @@ def _cmd_plan(args) -> int:
 
 
 def _cmd_run(args) -> int:
-    from cpt.runner.distributed import shutdown
+    from cpt.runner.distributed import init_distributed, shutdown
     from cpt.runner.run import run_recipe
 
     _quiet_library_progress()
+    init_distributed()
     recipe, text = _load(args)
     if args.overrides:
         text += "\n# command-line overrides:\n" + "".join(f"#   {o}\n" for o in args.overrides)

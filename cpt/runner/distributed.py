@@ -3,6 +3,23 @@
 
 from __future__ import annotations
 
+import os
+
+
+def init_distributed() -> None:
+    """Join the process group before anything asks for ranks.
+
+    Launched with WORLD_SIZE > 1 on CPU, accelerate's PartialState() reports a single process
+    (and without `cpu=True` its barriers do nothing) until a Trainer's arguments reset it to
+    gloo, so every rank would act as rank 0 (writing the manifest, evaluating) before stage 1.
+    """
+    import torch
+    from accelerate import PartialState
+
+    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    on_cpu = not torch.cuda.is_available()
+    PartialState(**({"cpu": True, "backend": "gloo"} if distributed and on_cpu else {}))
+
 
 def _state():
     # Not cached: TrainingArguments resets accelerate's shared state while it sets up devices,

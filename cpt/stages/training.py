@@ -5,7 +5,6 @@ final model as a plain Hugging Face folder (LoRA merged in).
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -96,4 +95,4 @@ def _save_final(trainer, tokenizer, ctx: StageContext) -> None:
 def _write_train_log(trainer, ctx: StageContext) -> None:
     """The trainer's log history (loss, lr, ...) for the report's training curves."""
     if is_main_process():
-        atomic_write_json(ctx.stage_dir / "train_log.json", json.loads(json.dumps(trainer.state.log_history)))
+        atomic_write_json(ctx.stage_dir / "train_log.json", trainer.state.log_history)
