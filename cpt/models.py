@@ -28,6 +28,17 @@ def resolve_base_model(spec: ModelSpec) -> str:
     return spec.name_or_path
 
 
+def base_identity(spec: ModelSpec, resolved: str) -> dict:
+    """What the base model's hash covers: the recipe section, and for a local folder the size and
+    modification time of its config and weight files (a rebuilt or replaced model reruns every stage)."""
+    identity = {"spec": spec.model_dump(mode="json", exclude_defaults=True), "resolved": resolved}
+    folder = Path(resolved)
+    if folder.is_dir():
+        files = sorted(p for p in folder.iterdir() if p.name == "config.json" or p.suffix == ".safetensors")
+        identity["files"] = [(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in files]
+    return identity
+
+
 def check_model_spec(spec: ModelSpec) -> None:
     """Preflight of what can be checked without loading: local folders and template files."""
     if spec.name_or_path != TOY_MODEL:

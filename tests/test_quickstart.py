@@ -24,3 +24,7 @@ def test_quickstart_learns_then_forgets(tmp_path, toy_dir):
     # Forgetting: task A falls after task B; general knowledge falls after fine-tuning.
     assert scores["sft_sorting"]["date_format"] <= scores["sft_date_format"]["date_format"] - 0.3, scores
     assert scores["sft_sorting"]["capitals"] < scores["pretrain"]["capitals"], scores
+    metrics = json.loads((tmp_path / "quickstart" / "eval" / "metrics.json").read_text())
+    assert metrics["task_stage"] == {"date_format": "sft_date_format", "sorting": "sft_sorting", "capitals": "pretrain"}
+    assert metrics["forgetting"]["date_format"] >= 0.3 and metrics["bwt"] < 0, metrics
+    assert "BWT -" in result.stdout and "forgetting (best at or after own stage minus final):" in result.stdout

@@ -45,6 +45,9 @@ class EvalTaskSpec(StrictModel):
     toy: str | None = Field(None, description="an embedded task; the default when no path is given")
     path: str | None = Field(None, description="a .jsonl file of {prompt, answer} rows")
     general: bool = Field(False, description="an old-knowledge task whose change the report shows")
+    trained_in: str | None = Field(
+        None, description="the stage that trains this task (default: the stage whose data is {toy: NAME})"
+    )
 
     @model_validator(mode="after")
     def _default_to_toy(self) -> EvalTaskSpec:
@@ -91,6 +94,26 @@ class Recipe(StrictModel):
     stages: list[Stage] = Field(min_length=1)
     eval: EvalSpec | None = None
     launch: LaunchSpec = Field(default_factory=LaunchSpec)
+
+    @model_validator(mode="after")
+    def _trained_in_names_a_stage(self) -> Recipe:
+        names = [s.name for s in self.stages]
+        for task in self.eval.tasks if self.eval else []:
+            if task.trained_in is not None and task.trained_in not in names:
+                raise ValueError(
+                    f"eval task '{task.name}': trained_in '{task.trained_in}' is not a stage (stages: {', '.join(names)})"
+                )
+        return self
+
+    def task_stages(self) -> dict[str, str]:
+        """Eval task -> the stage that trains it: explicit `trained_in`, else the SFT stage on that toy task."""
+        by_toy = {s.data.toy: s.name for s in self.stages if getattr(s, "data", None) and s.data.toy}
+        mapping = {}
+        for task in self.eval.tasks if self.eval else []:
+            stage = task.trained_in or (by_toy.get(task.toy) if task.toy else None)
+            if stage is not None:
+                mapping[task.name] = stage
+        return mapping
 
     @field_validator("stages")
     @classmethod

@@ -32,7 +32,8 @@ class StageOutcome:
 
 
 def stage_hash(spec, parent_hash: str) -> str:
-    payload = spec.model_dump(mode="json", exclude=_NOT_HASHED)
+    # Defaults left out: a field added to the schema later (with its default) keeps old runs valid.
+    payload = spec.model_dump(mode="json", exclude=_NOT_HASHED, exclude_defaults=True)
     payload["data_files"] = [_file_digest(src.path) for src, _ in stage_sources(spec) if src.path]
     return config_hash(payload, parent_hash)
 

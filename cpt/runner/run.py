@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cpt.models import resolve_base_model
+from cpt.models import base_identity, resolve_base_model
 from cpt.recipe.schema import Recipe
 from cpt.runner.atomic import atomic_write_json, atomic_write_text
 from cpt.runner.distributed import is_main_process, wait_for_everyone
@@ -21,6 +21,7 @@ from cpt.runner.lineage import run_stage
 from cpt.runner.manifest import Manifest, config_hash
 from cpt.runner.preflight import preflight
 from eval.matrix import format_matrix
+from eval.metrics import compute_metrics, format_metrics, metrics_to_json
 
 
 @dataclass
@@ -39,7 +40,7 @@ def run_recipe(recipe: Recipe, recipe_text: str) -> RunSummary:
     preflight(recipe)
     run_dir = run_dir_of(recipe)
     base = resolve_base_model(recipe.model)
-    base_hash = config_hash(recipe.model.model_dump(mode="json") | {"resolved": base})
+    base_hash = config_hash(base_identity(recipe.model, base))
     manifest = _open_manifest(run_dir, recipe, recipe_text, base, base_hash)
     summary = RunSummary(run_dir)
     evaluate = _evaluator(recipe, summary)
@@ -95,14 +96,25 @@ def _finish(summary: RunSummary, recipe: Recipe, manifest: Manifest) -> None:
         loss_text = f"  train_loss {loss:.4f}" if isinstance(loss, float) else ""
         lines.append(f"  {name:<16} {rec.kind:<5} {action:<8} steps {rec.global_step}{loss_text}")
     if summary.matrix:
-        tasks = [t.name for t in recipe.eval.tasks]
-        table = format_matrix(summary.matrix, tasks)
-        lines += ["", "accuracy (%) after each stage:", table]
-        if is_main_process():
-            matrix_json = {"tasks": tasks, "rows": [{"checkpoint": c, "scores": s} for c, s in summary.matrix]}
-            atomic_write_json(summary.run_dir / "eval" / "matrix.json", matrix_json)
-            atomic_write_text(summary.run_dir / "eval" / "matrix.txt", table + "\n")
+        lines += _report_matrix(summary, recipe)
     _say("\n".join(lines))
+
+
+def _report_matrix(summary: RunSummary, recipe: Recipe) -> list[str]:
+    """Write eval/matrix.json, matrix.txt and metrics.json; return the lines to print."""
+    tasks = [t.name for t in recipe.eval.tasks]
+    table = format_matrix(summary.matrix, tasks)
+    matrix_json = {"tasks": tasks, "rows": [{"checkpoint": c, "scores": s} for c, s in summary.matrix]}
+    evaluated = {label for label, _ in summary.matrix}
+    task_stage = {t: s for t, s in recipe.task_stages().items() if s in evaluated}
+    general = {t.name for t in recipe.eval.tasks if t.general}
+    metrics = compute_metrics(matrix_json, task_stage, general)
+    if is_main_process():
+        out = summary.run_dir / "eval"
+        atomic_write_json(out / "matrix.json", matrix_json)
+        atomic_write_text(out / "matrix.txt", table + "\n")
+        atomic_write_json(out / "metrics.json", {"task_stage": task_stage, **metrics_to_json(metrics)})
+    return ["", "accuracy (%) after each stage:", table, "", format_metrics(metrics)]
 
 
 def _say(text: str) -> None:
