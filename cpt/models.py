@@ -23,7 +23,7 @@ def resolve_base_model(spec: ModelSpec) -> str:
         if not (path / "config.json").is_file():
             raise UserError(f"model.name_or_path: {path} has no config.json (expected a Hugging Face model folder)")
         return str(path.resolve())
-    if spec.name_or_path.startswith(("/", "./", "../", "~")):
+    if _looks_local(spec.name_or_path):
         raise UserError(f"model.name_or_path: folder {spec.name_or_path} not found")
     return spec.name_or_path
 
@@ -44,8 +44,13 @@ def check_model_spec(spec: ModelSpec) -> None:
     if spec.name_or_path != TOY_MODEL:
         resolve_base_model(spec)
     tokenizer = spec.tokenizer
-    if tokenizer and tokenizer.startswith(("/", "./", "../", "~")) and not Path(tokenizer).expanduser().is_dir():
+    if tokenizer and _looks_local(tokenizer) and not Path(tokenizer).expanduser().is_dir():
         raise UserError(f"model.tokenizer: folder {tokenizer} not found")
     template = spec.chat_template
     if template and template.endswith(".jinja") and not Path(template).is_file():
         raise UserError(f"model.chat_template: file {template} not found")
+
+
+def _looks_local(name: str) -> bool:
+    """A path the user meant as a folder here, not a hub name like `org/model`."""
+    return name.startswith(("/", "./", "../", "~"))

@@ -43,7 +43,8 @@ def _write_domains(target: Path, seed: int) -> list[str]:
         for split in ("train", "validation"):
             texts = domain_texts(domain, split, seed)
             _write_jsonl(target / "domains" / domain / f"{split}.jsonl", [{"text": text} for text in texts])
-        training_texts += domain_texts(domain, "train", seed)
+            if split == "train":
+                training_texts += texts
     return training_texts
 
 
