@@ -12,7 +12,7 @@ from cpt.data.rows import EVAL_SHAPES, load_rows
 from cpt.recipe.schema import EvalSpec
 from cpt.runner.atomic import atomic_write_json, read_json
 from cpt.runner.distributed import is_main_process, wait_for_everyone
-from cpt.runner.manifest import config_hash
+from cpt.runner.manifest import config_hash, file_digest
 from cpt.runner.preflight import eval_source
 
 EVAL_FILE = "eval.json"
@@ -31,7 +31,7 @@ def evaluate_cached(
     model_dir: Path, out_dir: Path, model_hash: str, spec: EvalSpec, rows, trust_remote_code, tokenizer=None
 ) -> dict:
     """Scores of `model_dir` on every task; computed on the main process once, then read back."""
-    key = config_hash(spec.model_dump(mode="json"), model_hash)
+    key = config_hash(_scoring_payload(spec), model_hash)
     path = out_dir / EVAL_FILE
     if is_main_process() and not _cached(path, key):
         from eval.generation import evaluate_checkpoint
@@ -42,6 +42,14 @@ def evaluate_cached(
         atomic_write_json(path, {"key": key, "model": str(model_dir), "scores": scores})
     wait_for_everyone()
     return read_json(path)["scores"]
+
+
+def _scoring_payload(spec: EvalSpec) -> dict:
+    """What the scores depend on: tasks, their files' content, generation settings. Labels such as
+    `general` or `trained_in` only feed the metrics, so changing them reuses the cached scores."""
+    payload = spec.model_dump(mode="json", exclude={"base": True, "tasks": {"__all__": {"general", "trained_in"}}})
+    payload["task_files"] = [file_digest(t.path) for t in spec.tasks if t.path]
+    return payload
 
 
 def _cached(path: Path, key: str) -> bool:

@@ -7,7 +7,6 @@ parent's hash, so changing stage i reruns stage i and everything after it.
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +14,7 @@ from pathlib import Path
 from cpt.runner.atomic import is_complete, remove_partials
 from cpt.runner.checkpoints import discard_incomplete, latest_complete_checkpoint
 from cpt.runner.distributed import is_main_process, wait_for_everyone
-from cpt.runner.manifest import DONE, RUNNING, Manifest, config_hash
+from cpt.runner.manifest import DONE, RUNNING, Manifest, config_hash, file_digest
 from cpt.runner.preflight import stage_sources
 from cpt.stages import STAGE_RUNNERS
 from cpt.stages.context import StageContext
@@ -34,16 +33,8 @@ class StageOutcome:
 def stage_hash(spec, parent_hash: str) -> str:
     # Defaults left out: a field added to the schema later (with its default) keeps old runs valid.
     payload = spec.model_dump(mode="json", exclude=_NOT_HASHED, exclude_defaults=True)
-    payload["data_files"] = [_file_digest(src.path) for src, _ in stage_sources(spec) if src.path]
+    payload["data_files"] = [file_digest(src.path) for src, _ in stage_sources(spec) if src.path]
     return config_hash(payload, parent_hash)
-
-
-def _file_digest(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def run_stage(
