@@ -1,11 +1,13 @@
 # make quickstart : install, then run recipes/quickstart.yaml (tiny model, CPU, minutes)
-# make test       : install, then the whole test suite (slow and multi-process tests included)
+# make test       : install (with headless Chromium for the report test), then the whole test suite
 # make test-quick : the inner loop, pytest -m "not slow"
 # make bench      : the benchmarks under benchmarks/
 PYTHON ?= python3
 PIP := $(PYTHON) -m pip
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+APT_TEST_PACKAGES := chromium chromium-driver
 
-.PHONY: install quickstart test test-quick bench
+.PHONY: install test-system-deps quickstart test test-quick bench
 
 # torch is installed only when none is present, as the CPU build (a GPU user installs their
 # CUDA build of torch first, and it is kept).
@@ -13,14 +15,22 @@ install:
 	@$(PYTHON) -c "import torch" 2>/dev/null || $(PIP) install torch==2.13.0
 	$(PIP) install -q -e '.[test]'
 
+# Debian packages the tests use: headless Chromium renders the report (tests/eval/report).
+test-system-deps:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
+		export DEBIAN_FRONTEND=noninteractive; \
+		$(SUDO) apt-get install -y -q --no-install-recommends $(APT_TEST_PACKAGES) || \
+		{ $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q --no-install-recommends $(APT_TEST_PACKAGES); }; }
+
 quickstart: install
 	$(PYTHON) -m cpt run recipes/quickstart.yaml
 
-test: install
+test: install test-system-deps
 	$(PYTHON) -m pytest
 
-test-quick: install
+test-quick: install test-system-deps
 	$(PYTHON) -m pytest -m "not slow"
 
 bench: install
 	$(PYTHON) benchmarks/sft_throughput.py
+	$(PYTHON) benchmarks/eval_time.py

@@ -2,6 +2,8 @@
 
     cpt run RECIPE [key.path=value ...]    run (or resume) every stage, evaluate, print the matrix
     cpt plan RECIPE [key.path=value ...]   validate and show what would run
+    cpt eval RUN_DIR [--stage S ...] [--tasks T ...]   evaluate a run's checkpoints (cached), as its own job
+    cpt report RUN_DIR                     write RUN_DIR/report/index.html and report.md
     cpt toy [--out DIR]                    build the embedded tiny model and task suite
 
 User errors print one message and exit 2; nothing already written is touched.
@@ -36,8 +38,16 @@ def _parser() -> argparse.ArgumentParser:
         command.add_argument("recipe", help="a YAML recipe, e.g. recipes/quickstart.yaml")
         command.add_argument("overrides", nargs="*", metavar="key.path=value")
         command.set_defaults(handler=handler)
+    evaluate = commands.add_parser("eval", help="evaluate a run's checkpoints on its tasks (cached)")
+    evaluate.add_argument("run_dir", type=Path, help="a run directory, e.g. runs/quickstart")
+    evaluate.add_argument("--stage", nargs="+", metavar="S", help="only these checkpoints ('base' or stage names)")
+    evaluate.add_argument("--tasks", nargs="+", metavar="T", help="these tasks instead of the recipe's")
+    evaluate.set_defaults(handler=_cmd_eval)
+    report = commands.add_parser("report", help="write the run's report (HTML and Markdown, with plots)")
+    report.add_argument("run_dir", type=Path, help="a run directory, e.g. runs/quickstart")
+    report.set_defaults(handler=_cmd_report)
     toy = commands.add_parser("toy", help="build the embedded tiny model and task suite")
-    toy.add_argument("--out", type=Path, default=None, help="default: $CPT_TOY_DIR or ~/.cache/cpt/toy-v1")
+    toy.add_argument("--out", type=Path, default=None, help="default: $CPT_TOY_DIR or ~/.cache/cpt/toy-v2")
     toy.add_argument("--seed", type=int, default=0)
     toy.set_defaults(handler=_cmd_toy)
     return parser
@@ -73,6 +83,21 @@ def _cmd_run(args) -> int:
         run_recipe(recipe, text)
     finally:
         shutdown()
+    return 0
+
+
+def _cmd_eval(args) -> int:
+    from cpt.runner.eval_run import evaluate_run
+
+    _quiet_library_progress()
+    print("\n".join(evaluate_run(args.run_dir, args.stage, args.tasks)))
+    return 0
+
+
+def _cmd_report(args) -> int:
+    from cpt.report import write_run_report
+
+    print(f"report: {write_run_report(args.run_dir)}")
     return 0
 
 

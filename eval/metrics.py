@@ -83,22 +83,23 @@ def compute_metrics(
 
 def format_metrics(metrics: ContinualMetrics) -> str:
     """A plain-text block for the end-of-run summary: accuracies in percent, differences in points."""
+    pts = format_points
     lines = [
         "continual-learning metrics (accuracy in %, differences in points):",
-        f"  final average accuracy {_pct(metrics.final_average_accuracy)}",
-        f"  BWT {_pts(metrics.bwt)}  (final minus right after own stage; mean over trained tasks but the last)",
-        f"  FWT {_pts(metrics.fwt)}  (right before own stage minus base; mean over trained tasks but the first)",
+        f"  final average accuracy {format_percent(metrics.final_average_accuracy)}",
+        f"  BWT {pts(metrics.bwt)}  (final minus right after own stage; mean over trained tasks but the last)",
+        f"  FWT {pts(metrics.fwt)}  (right before own stage minus base; mean over trained tasks but the first)",
     ]
     if metrics.forgetting:
         lines.append("  forgetting (best at or after own stage minus final):")
     for task, value in metrics.forgetting.items():
         flag = ""
         if task in metrics.never_learned:
-            flag = f"  (never learned: score after its stage {_pct(metrics.score_after_stage.get(task))})"
-        lines.append(f"    {task} {_pts(value, sign=False)}{flag}")
+            flag = f"  (never learned: score after its stage {format_percent(metrics.score_after_stage.get(task))})"
+        lines.append(f"    {task} {format_points(value, sign=False)}{flag}")
     if metrics.general_change:
         lines.append("  general knowledge change (final minus base):")
-    lines += [f"    {task} {_pts(value)}" for task, value in metrics.general_change.items()]
+    lines += [f"    {task} {format_points(value)}" for task, value in metrics.general_change.items()]
     return "\n".join(lines)
 
 
@@ -157,9 +158,11 @@ def _forgetting(scores_from_stage: list[float | None]) -> float | None:
     return None if final is None or not present else max(present) - final
 
 
-def _pct(value: float | None) -> str:
+def format_percent(value: float | None) -> str:
+    """A fraction as a percentage with one decimal ("45.0%"); "n/a" for None."""
     return "n/a" if value is None else f"{100 * value:.1f}%"
 
 
-def _pts(value: float | None, sign: bool = True) -> str:
+def format_points(value: float | None, sign: bool = True) -> str:
+    """A difference of fractions in points with one decimal, signed by default ("-12.5"); "n/a" for None."""
     return "n/a" if value is None else f"{100 * value:{'+' if sign else ''}.1f}"

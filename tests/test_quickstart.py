@@ -28,3 +28,10 @@ def test_quickstart_learns_then_forgets(tmp_path, toy_dir):
     assert metrics["task_stage"] == {"date_format": "sft_date_format", "sorting": "sft_sorting", "capitals": "pretrain"}
     assert metrics["forgetting"]["date_format"] >= 0.3 and metrics["bwt"] < 0, metrics
     assert "BWT -" in result.stdout and "forgetting (best at or after own stage minus final):" in result.stdout
+    report = tmp_path / "quickstart" / "report"
+    html, markdown = (report / "index.html").read_text(), (report / "report.md").read_text()
+    for name in [*scores, *matrix["tasks"]]:
+        assert name in html and name in markdown, name
+    for stage in ("pretrain", "sft_date_format", "sft_sorting"):
+        assert (report / f"stage_{stage}.png").stat().st_size > 1000
+    assert (report / "heatmap.png").stat().st_size > 1000 and f"report: {report / 'index.html'}" in result.stdout

@@ -3,7 +3,7 @@
     run:    {name: quickstart, output_dir: runs, seed: 0}
     model:  {name_or_path: toy}                  # or any Hugging Face folder / hub name
     stages: [ {name: ..., kind: cpt|sft, ...}, ... ]   # run in order, each from the previous output
-    eval:   {tasks: [addition, reversal, ...]}    # evaluated on the base and after every stage
+    eval:   {tasks: [addition, reversal, ...]}    # evaluated on the base and after every stage (eval_spec.py)
     launch: {num_processes: 1}
 
 Stage sections are defined next to their stages (cpt/stages/<kind>_config.py).
@@ -16,6 +16,7 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator, model_validator
 
 from cpt.recipe.base import StrictModel
+from cpt.recipe.eval_spec import EvalSpec, EvalTaskSpec  # noqa: F401  (EvalTaskSpec re-exported)
 from cpt.stages.cpt_config import CPTStageSpec
 from cpt.stages.sft_config import SFTStageSpec
 
@@ -38,47 +39,6 @@ class ModelSpec(StrictModel):
     tokenizer: str | None = Field(None, description="defaults to the model's own")
     chat_template: str | None = Field(None, description="a .jinja file, or the template text")
     trust_remote_code: bool = False
-
-
-class EvalTaskSpec(StrictModel):
-    name: str
-    toy: str | None = Field(None, description="an embedded task; the default when no path is given")
-    path: str | None = Field(None, description="a .jsonl file of {prompt, answer} rows")
-    general: bool = Field(False, description="an old-knowledge task whose change the report shows")
-    trained_in: str | None = Field(
-        None, description="the stage that trains this task (default: the stage whose data is {toy: NAME})"
-    )
-
-    @model_validator(mode="after")
-    def _default_to_toy(self) -> EvalTaskSpec:
-        if self.toy is None and self.path is None:
-            self.toy = self.name
-        if self.toy is not None and self.path is not None:
-            raise ValueError("give toy or path, not both")
-        return self
-
-
-class EvalSpec(StrictModel):
-    tasks: list[EvalTaskSpec] = Field(min_length=1)
-    max_examples: int = Field(100, gt=0, description="test examples per task")
-    batch_size: int = Field(64, gt=0)
-    max_new_tokens: int = Field(16, gt=0)
-    base: bool = Field(True, description="also evaluate the base model (row 0 of the matrix)")
-
-    @field_validator("tasks", mode="before")
-    @classmethod
-    def _names_are_tasks(cls, tasks):
-        if isinstance(tasks, list):
-            return [{"name": t} if isinstance(t, str) else t for t in tasks]
-        return tasks
-
-    @field_validator("tasks")
-    @classmethod
-    def _unique_names(cls, tasks: list[EvalTaskSpec]) -> list[EvalTaskSpec]:
-        names = [t.name for t in tasks]
-        if len(set(names)) != len(names):
-            raise ValueError("eval task names must be unique")
-        return tasks
 
 
 class LaunchSpec(StrictModel):

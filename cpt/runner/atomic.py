@@ -7,34 +7,16 @@ get a `COMPLETE` marker last, and are renamed into place.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+
+# One implementation of whole-file writes for the pipeline and eval; re-exported for the runner.
+from eval.files import atomic_write_json, atomic_write_text, read_json  # noqa: F401
 
 COMPLETE_MARKER = "COMPLETE"
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Replace `path` with `text` in one step (same filesystem rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with tmp.open("w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-
-
-def atomic_write_json(path: Path, obj: Any) -> None:
-    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
-
-
-def read_json(path: Path) -> Any:
-    return json.loads(path.read_text(encoding="utf-8"))
 
 
 def mark_complete(folder: Path) -> None:
@@ -76,5 +58,5 @@ def remove_partials(folder: Path) -> None:
     if folder.is_dir():
         for leftover in folder.glob(".*.partial*"):
             shutil.rmtree(leftover, ignore_errors=True)
-        for leftover in folder.glob(".*.tmp-*"):
+        for leftover in folder.glob(".*.tmp"):  # eval.files.atomic_open's temporary files
             leftover.unlink(missing_ok=True)

@@ -1,7 +1,9 @@
-"""Evaluate a checkpoint on the recipe's tasks after a stage, cached next to the checkpoint.
+"""Evaluate a run's checkpoints on the recipe's tasks with lm-eval (eval/harness.py), cached per checkpoint.
 
-The cache key covers the eval settings, the task list and the checkpoint's identity (its stage
-config hash), so a rerun of a finished run does no forward passes.
+Each checkpoint's results live beside it, one lm-eval results file per task:
+RUN_DIR/base/eval/<task>.json and RUN_DIR/stages/<stage>/eval/<task>.json. `cpt run` evaluates after
+each stage; `cpt eval RUN_DIR` (eval_run.py) does the same as a job of its own. Only the main process
+evaluates; the others wait.
 """
 
 from __future__ import annotations
@@ -9,51 +11,109 @@ from __future__ import annotations
 from pathlib import Path
 
 from cpt.data.rows import EVAL_SHAPES, load_rows
-from cpt.recipe.schema import EvalSpec
-from cpt.runner.atomic import atomic_write_json, read_json
+from cpt.errors import UserError
+from cpt.recipe.base import DataSource
+from cpt.recipe.schema import EvalSpec, ModelSpec
 from cpt.runner.distributed import is_main_process, wait_for_everyone
-from cpt.runner.manifest import config_hash, file_digest
-from cpt.runner.preflight import eval_source
+from eval.backends import require_vllm
+from eval.errors import EvalInputError
+from eval.harness import EvalSettings, evaluate_checkpoint
+from eval.metrics import BASE_LABEL
+from eval.task_files import write_prompt_answer_task
+from eval.tasks import TaskCatalog
 
-EVAL_FILE = "eval.json"
-
-
-def load_eval_rows(spec: EvalSpec) -> dict[str, list[dict]]:
-    """Task name -> its first `max_examples` test rows ({prompt, answer})."""
-    tasks = {}
-    for task in spec.tasks:
-        dataset = load_rows(eval_source(task), EVAL_SHAPES)
-        tasks[task.name] = dataset.select(range(min(spec.max_examples, len(dataset)))).to_list()
-    return tasks
+RESULTS_DIR = "eval"
 
 
-def evaluate_cached(
-    model_dir: Path, out_dir: Path, model_hash: str, spec: EvalSpec, rows, trust_remote_code, tokenizer=None
-) -> dict:
-    """Scores of `model_dir` on every task; computed on the main process once, then read back."""
-    key = config_hash(_scoring_payload(spec), model_hash)
-    path = out_dir / EVAL_FILE
-    if is_main_process() and not _cached(path, key):
-        from eval.generation import evaluate_checkpoint
+def results_dir(run_dir: Path, label: str) -> Path:
+    """Where the results of checkpoint `label` ('base' or a stage name) are stored."""
+    return run_dir / (BASE_LABEL if label == BASE_LABEL else f"stages/{label}") / RESULTS_DIR
 
-        scores = evaluate_checkpoint(
-            model_dir, rows, spec.batch_size, spec.max_new_tokens, trust_remote_code, tokenizer_dir=tokenizer
+
+def generated_tasks_dir(run_dir: Path) -> Path:
+    """Where the lm-eval tasks made from `path:` eval files are written."""
+    return run_dir / "eval" / "tasks"
+
+
+def task_catalog(spec: EvalSpec, run_dir: Path) -> TaskCatalog:
+    """The lm-eval tasks `spec` can name: embedded ones, generated ones, the user's include_path."""
+    paths = [Path(p) for p in spec.include_path]
+    if any(t.toy for t in spec.tasks):
+        from cpt.toy import ensure_toy
+
+        paths.insert(0, ensure_toy() / "tasks")
+    if any(t.path for t in spec.tasks):
+        paths.insert(0, generated_tasks_dir(run_dir))
+    return TaskCatalog(paths)
+
+
+def check_eval_spec(spec: EvalSpec) -> None:
+    """Preflight: the backend is installed and lm-eval knows every task not made from a local file."""
+    if spec.backend == "vllm":
+        _as_user_error(require_vllm)
+    for folder in spec.include_path:
+        if not Path(folder).is_dir():
+            raise UserError(f"eval.include_path: folder {folder} not found")
+    names = [t.lm_eval_task for t in spec.tasks if not t.path]
+    if names:
+        catalog = TaskCatalog([Path(p) for p in spec.include_path])
+        if any(t.toy for t in spec.tasks):
+            from cpt.toy import ensure_toy
+
+            catalog = TaskCatalog([ensure_toy() / "tasks", *catalog.include_paths])
+        _as_user_error(catalog.check, names)
+
+
+class CheckpointEvaluator:
+    """Scores checkpoints of one run on one EvalSpec: `evaluator(model_dir, results_dir) -> {task: score}`."""
+
+    def __init__(self, spec: EvalSpec, model: ModelSpec, run_dir: Path):
+        self.spec = spec
+        self.catalog = task_catalog(spec, run_dir)
+        self.settings = EvalSettings(
+            backend=spec.backend,
+            batch_size=spec.batch_size,
+            limit=spec.max_examples,
+            max_gen_toks=spec.max_new_tokens,
+            num_fewshot=spec.num_fewshot,
+            apply_chat_template=spec.apply_chat_template,
+            dtype=spec.dtype,
+            tokenizer=model.tokenizer,
+            trust_remote_code=model.trust_remote_code,
         )
-        atomic_write_json(path, {"key": key, "model": str(model_dir), "scores": scores})
-    wait_for_everyone()
-    return read_json(path)["scores"]
+        if is_main_process():
+            _write_path_tasks(spec, generated_tasks_dir(run_dir))
+        wait_for_everyone()
+
+    def __call__(self, model_dir: Path, results_dir: Path, compute: bool = True) -> dict[str, float | None]:
+        """Column name -> score of `model_dir` (None where not evaluated); empty on non-main processes.
+
+        With compute=False nothing runs: only results already cached for this exact checkpoint count.
+        """
+        scores: dict[str, float | None] = {}
+        if is_main_process():
+            scores = _as_user_error(self._scores, model_dir, results_dir, compute)
+        wait_for_everyone()
+        return scores
+
+    def _scores(self, model_dir: Path, results_dir: Path, compute: bool) -> dict[str, float | None]:
+        column = {t.lm_eval_task: t.name for t in self.spec.tasks}
+        metrics = {t.lm_eval_task: t.metric for t in self.spec.tasks if t.metric}
+        results = evaluate_checkpoint(
+            model_dir, list(column), self.catalog, self.settings, results_dir, metrics, compute=compute
+        )
+        return {column[task]: result.score for task, result in results.items()}
 
 
-def _scoring_payload(spec: EvalSpec) -> dict:
-    """What the scores depend on: tasks, their files' content, generation settings. Labels such as
-    `general` or `trained_in` only feed the metrics, so changing them reuses the cached scores."""
-    payload = spec.model_dump(mode="json", exclude={"base": True, "tasks": {"__all__": {"general", "trained_in"}}})
-    payload["task_files"] = [file_digest(t.path) for t in spec.tasks if t.path]
-    return payload
+def _write_path_tasks(spec: EvalSpec, out_dir: Path) -> None:
+    for task in spec.tasks:
+        if task.path:
+            rows = load_rows(DataSource(path=task.path), EVAL_SHAPES).to_list()
+            write_prompt_answer_task(task.name, rows, out_dir / task.name)
 
 
-def _cached(path: Path, key: str) -> bool:
+def _as_user_error(function, *args):
     try:
-        return read_json(path).get("key") == key
-    except (OSError, ValueError):
-        return False
+        return function(*args)
+    except EvalInputError as exc:
+        raise UserError(str(exc)) from None

@@ -14,10 +14,11 @@ from pathlib import Path
 from cpt.runner.atomic import is_complete, remove_partials
 from cpt.runner.checkpoints import discard_incomplete, latest_complete_checkpoint
 from cpt.runner.distributed import is_main_process, wait_for_everyone
-from cpt.runner.manifest import DONE, RUNNING, Manifest, config_hash, file_digest
+from cpt.runner.manifest import DONE, RUNNING, Manifest, config_hash
 from cpt.runner.preflight import stage_sources
 from cpt.stages import STAGE_RUNNERS
 from cpt.stages.context import StageContext
+from eval.digest import file_digest
 
 # Settings that do not change what a stage produces.
 _NOT_HASHED = {"eval", "keep_checkpoints"}

@@ -17,6 +17,7 @@ from cpt.errors import UserError
 from cpt.runner.atomic import atomic_write_json, read_json
 
 MANIFEST_NAME = "manifest.json"
+RESOLVED_RECIPE = "recipe.json"  # the validated recipe with command-line overrides applied
 MANIFEST_VERSION = 1
 
 PENDING, RUNNING, DONE = "pending", "running", "done"
@@ -26,15 +27,6 @@ def config_hash(payload: Any, parent_hash: str = "") -> str:
     """Hash of a JSON-able payload chained to its parent's hash: a change upstream changes it."""
     text = json.dumps(payload, sort_keys=True, separators=(",", ":")) + parent_hash
     return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def file_digest(path: str | Path) -> str:
-    """sha256 of a file's content, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 @dataclass

@@ -7,7 +7,7 @@ from __future__ import annotations
 from cpt.data.rows import EVAL_SHAPES, SFT_SHAPES, TEXT_SHAPES, check_source
 from cpt.models import check_model_spec
 from cpt.recipe.base import DataSource
-from cpt.recipe.schema import EvalTaskSpec, Recipe
+from cpt.recipe.schema import Recipe
 
 
 def preflight(recipe: Recipe) -> None:
@@ -18,7 +18,11 @@ def preflight(recipe: Recipe) -> None:
             check_source(source, shapes)
     if recipe.eval:
         for task in recipe.eval.tasks:
-            check_source(eval_source(task), EVAL_SHAPES)
+            if task.path:
+                check_source(DataSource(path=task.path), EVAL_SHAPES)
+        from cpt.runner.evaluation import check_eval_spec  # imports lm-eval: only when there is an eval
+
+        check_eval_spec(recipe.eval)
 
 
 def stage_sources(stage) -> list[tuple[DataSource, tuple]]:
@@ -26,9 +30,3 @@ def stage_sources(stage) -> list[tuple[DataSource, tuple]]:
     if stage.kind == "cpt":
         return [(domain.data, TEXT_SHAPES) for domain in stage.domains]
     return [(stage.data, SFT_SHAPES)]
-
-
-def eval_source(task: EvalTaskSpec) -> DataSource:
-    if task.path is not None:
-        return DataSource(path=task.path)
-    return DataSource(toy=task.toy, split="test")

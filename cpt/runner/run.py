@@ -14,14 +14,15 @@ from pathlib import Path
 
 from cpt.models import base_identity, resolve_base_model
 from cpt.recipe.schema import Recipe
+from cpt.report import write_run_report
 from cpt.runner.atomic import atomic_write_json, atomic_write_text
 from cpt.runner.distributed import is_main_process, wait_for_everyone
-from cpt.runner.evaluation import evaluate_cached, load_eval_rows
+from cpt.runner.evaluation import CheckpointEvaluator, results_dir
 from cpt.runner.lineage import run_stage
-from cpt.runner.manifest import Manifest, config_hash
+from cpt.runner.manifest import RESOLVED_RECIPE, Manifest, config_hash
 from cpt.runner.preflight import preflight
-from eval.matrix import format_matrix
-from eval.metrics import compute_metrics, format_metrics, metrics_to_json
+from cpt.runner.results import write_matrix
+from eval.metrics import BASE_LABEL
 
 
 @dataclass
@@ -29,6 +30,8 @@ class RunSummary:
     run_dir: Path
     stage_actions: dict[str, str] = field(default_factory=dict)
     matrix: list[tuple[str, dict[str, float]]] = field(default_factory=list)
+    train_seconds: dict[str, float] = field(default_factory=dict)  # stage -> wall time, skipped stages included
+    eval_seconds: dict[str, float] = field(default_factory=dict)  # checkpoint -> wall time of its evaluation
 
 
 def run_dir_of(recipe: Recipe) -> Path:
@@ -45,7 +48,7 @@ def run_recipe(recipe: Recipe, recipe_text: str) -> RunSummary:
     summary = RunSummary(run_dir)
     evaluate = _evaluator(recipe, summary)
     if recipe.eval and recipe.eval.base:
-        evaluate("base", Path(base), run_dir / "base", base_hash, tokenizer=recipe.model.tokenizer)
+        evaluate(BASE_LABEL, Path(base), results_dir(run_dir, BASE_LABEL))
 
     parent, parent_hash = Path(base), base_hash
     for index, spec in enumerate(recipe.stages):
@@ -54,8 +57,9 @@ def run_recipe(recipe: Recipe, recipe_text: str) -> RunSummary:
         outcome = run_stage(spec, index, parent, parent_hash, manifest, run_dir, recipe)
         summary.stage_actions[spec.name] = outcome.action
         _say(f"== {spec.name}: {outcome.action} in {time.time() - started:.0f}s -> {outcome.model_dir}")
+        summary.train_seconds[spec.name] = time.time() - started
         if spec.eval:
-            evaluate(spec.name, outcome.model_dir, outcome.model_dir.parent, outcome.config_hash)
+            evaluate(spec.name, outcome.model_dir, results_dir(run_dir, spec.name))
         parent, parent_hash = outcome.model_dir, outcome.config_hash
 
     _finish(summary, recipe, manifest)
@@ -68,6 +72,7 @@ def _open_manifest(run_dir: Path, recipe: Recipe, recipe_text: str, base: str, b
     if is_main_process():
         run_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_text(run_dir / "recipe.yaml", recipe_text)
+        atomic_write_json(run_dir / RESOLVED_RECIPE, recipe.model_dump(mode="json"))  # overrides applied
         manifest.save(run_dir)
     wait_for_everyone()
     return manifest
@@ -77,13 +82,14 @@ def _evaluator(recipe: Recipe, summary: RunSummary):
     """A function that evaluates one checkpoint (cached) and adds its row to the matrix."""
     if recipe.eval is None:
         return lambda *args: None
-    rows = load_eval_rows(recipe.eval)
+    score = CheckpointEvaluator(recipe.eval, recipe.model, summary.run_dir)
 
-    def evaluate(label: str, model_dir: Path, out_dir: Path, model_hash: str, tokenizer=None) -> None:
-        trust = recipe.model.trust_remote_code
-        scores = evaluate_cached(model_dir, out_dir, model_hash, recipe.eval, rows, trust, tokenizer)
+    def evaluate(label: str, model_dir: Path, results_dir: Path) -> None:
+        started = time.time()
+        scores = score(model_dir, results_dir)
         summary.matrix.append((label, scores))
-        _say(f"   eval {label}: " + ", ".join(f"{t} {100 * s:.0f}%" for t, s in scores.items()))
+        summary.eval_seconds[label] = time.time() - started
+        _say(f"   eval {label}: " + ", ".join(f"{t} {_pct(s)}" for t, s in scores.items()))
 
     return evaluate
 
@@ -96,28 +102,20 @@ def _finish(summary: RunSummary, recipe: Recipe, manifest: Manifest) -> None:
         loss_text = f"  train_loss {loss:.4f}" if isinstance(loss, float) else ""
         lines.append(f"  {name:<16} {rec.kind:<5} {action:<8} steps {rec.global_step}{loss_text}")
     if summary.matrix:
-        lines += _report_matrix(summary, recipe)
-    _say("\n".join(lines))
-
-
-def _report_matrix(summary: RunSummary, recipe: Recipe) -> list[str]:
-    """Write eval/matrix.json, matrix.txt and metrics.json; return the lines to print."""
-    tasks = [t.name for t in recipe.eval.tasks]
-    table = format_matrix(summary.matrix, tasks)
-    matrix_json = {"tasks": tasks, "rows": [{"checkpoint": c, "scores": s} for c, s in summary.matrix]}
-    evaluated = {label for label, _ in summary.matrix}
-    task_stage = {t: s for t, s in recipe.task_stages().items() if s in evaluated}
-    general = {t.name for t in recipe.eval.tasks if t.general}
-    metrics = compute_metrics(matrix_json, task_stage, general)
+        lines += write_matrix(summary.run_dir, recipe, summary.matrix, [t.name for t in recipe.eval.tasks])
     if is_main_process():
-        out = summary.run_dir / "eval"
-        atomic_write_json(out / "matrix.json", matrix_json)
-        atomic_write_text(out / "matrix.txt", table + "\n")
-        atomic_write_json(out / "metrics.json", {"task_stage": task_stage, **metrics_to_json(metrics)})
-    return ["", "accuracy (%) after each stage:", table, "", format_metrics(metrics)]
+        timings = {"train_seconds": summary.train_seconds, "eval_seconds": summary.eval_seconds}
+        atomic_write_json(summary.run_dir / "eval" / "timings.json", timings)
+        if summary.matrix:
+            lines += ["", f"report: {write_run_report(summary.run_dir)}"]
+    _say("\n".join(lines))
 
 
 def _say(text: str) -> None:
     if is_main_process():
         print(text, flush=True)
 
+
+
+def _pct(score: float | None) -> str:
+    return "-" if score is None else f"{100 * score:.0f}%"

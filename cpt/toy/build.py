@@ -1,7 +1,7 @@
 """Build the embedded toy (model, tokenizer, tasks, domains, lm-eval YAMLs) into one directory.
 
 `ensure_toy()` is what callers use: it builds once into `toy_root()` (CPT_TOY_DIR or
-~/.cache/cpt/toy-v1), under a file lock, into a temporary directory renamed into place, and the
+~/.cache/cpt/toy-v2), under a file lock, into a temporary directory renamed into place, and the
 BUILD_INFO.json marker is written last, so a half-built directory is never taken as complete.
 Run `python -m cpt.toy [DIR]` to build (or reuse) the toy and print a summary.
 """
@@ -16,16 +16,16 @@ from pathlib import Path
 
 from cpt.errors import UserError
 from cpt.toy.corpus import TOY_DOMAINS, domain_texts
-from cpt.toy.lm_eval_yaml import write_task_yaml
 from cpt.toy.tasks import TOY_TASKS, task_splits
+from eval.task_files import write_prompt_answer_task
 
-VERSION = 1
+VERSION = 2  # 2: lm-eval tasks read Parquet (JSON turned date answers into timestamps)
 MARKER = "BUILD_INFO.json"
 BUILT_ENTRIES = {"model", "tasks", "domains", MARKER}
 
 
 def toy_root() -> Path:
-    """Where the toy lives: $CPT_TOY_DIR if set, else ~/.cache/cpt/toy-v1."""
+    """Where the toy lives: $CPT_TOY_DIR if set, else ~/.cache/cpt/toy-v2."""
     configured = os.environ.get("CPT_TOY_DIR")
     return Path(configured).expanduser() if configured else Path.home() / ".cache" / "cpt" / f"toy-v{VERSION}"
 
@@ -55,7 +55,7 @@ def _write_tasks(target: Path, final_root: Path, seed: int) -> list[str]:
         task_dir = target / "tasks" / task
         _write_jsonl(task_dir / "train.jsonl", train)
         _write_jsonl(task_dir / "test.jsonl", test)
-        write_task_yaml(task, final_root / "tasks" / task / "test.jsonl", task_dir / f"{task}.yaml")
+        write_prompt_answer_task(task, test, task_dir, data_dir=final_root / "tasks" / task)
         training_texts += [record["prompt"] + record["completion"] for record in train]
     return training_texts
 

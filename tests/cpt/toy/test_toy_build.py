@@ -30,13 +30,13 @@ def test_layout_and_build_info(toy_dir):
     ):
         assert (toy_dir / "model" / name).is_file(), name
     for task in TOY_TASKS:
-        for name in ("train.jsonl", "test.jsonl", f"{task}.yaml"):
+        for name in ("train.jsonl", "test.jsonl", "test.parquet", f"{task}.yaml"):
             assert (toy_dir / "tasks" / task / name).is_file()
     for domain in TOY_DOMAINS:
         for split in ("train", "validation"):
             assert (toy_dir / "domains" / domain / f"{split}.jsonl").stat().st_size > 0
     info = json.loads((toy_dir / "BUILD_INFO.json").read_text())
-    assert info["version"] == 1 and info["seed"] == 0
+    assert info["version"] == 2 and info["seed"] == 0
     assert info["tasks"] == list(TOY_TASKS) and info["domains"] == list(TOY_DOMAINS)
     assert 1_000_000 <= info["model_params"] <= 5_000_000
 
@@ -50,7 +50,7 @@ def test_toy_root_honours_env(monkeypatch, tmp_path):
     assert toy_root() == tmp_path / "elsewhere"
     monkeypatch.delenv("CPT_TOY_DIR")
     monkeypatch.setenv("HOME", str(tmp_path))
-    assert toy_root() == tmp_path / ".cache" / "cpt" / "toy-v1"
+    assert toy_root() == tmp_path / ".cache" / "cpt" / "toy-v2"
 
 
 @pytest.mark.multiprocess

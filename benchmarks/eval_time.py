@@ -1,0 +1,124 @@
+"""Evaluation time: the embedded suite on one checkpoint, ours against plain lm-eval, per batch size;
+the cached rerun; and the share of the quickstart's wall time spent evaluating.
+
+    python benchmarks/eval_time.py [--batch-sizes 8 32 64 128] [--repeats 3] [--run-dir runs/quickstart]
+                                   [--out benchmarks/results]
+
+Without --run-dir the quickstart runs first (about 4 minutes on 2 CPU cores) into a temporary folder;
+its eval/timings.json gives the evaluation share, and its last checkpoint is the one timed. "Ours" is
+eval.harness.evaluate_checkpoint with an empty cache (model load + lm-eval with an in-memory model);
+"plain" is lm_eval.simple_evaluate(model="hf", model_args="pretrained=...") on the same tasks and
+limit. Runs alternate (ours, plain, ...) and medians are reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+TASKS = ["date_format", "sorting", "addition", "reversal", "counting", "capitals"]
+LIMIT = 100
+
+
+def run_quickstart(out_dir: Path) -> Path:
+    command = [sys.executable, "-m", "cpt", "run", "recipes/quickstart.yaml", f"run.output_dir={out_dir}"]
+    started = time.perf_counter()
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    print(f"quickstart ran in {time.perf_counter() - started:.0f}s")
+    return out_dir / "quickstart"
+
+
+def eval_share(run_dir: Path) -> dict:
+    timings = json.loads((run_dir / "eval" / "timings.json").read_text())
+    train, evaluate = sum(timings["train_seconds"].values()), sum(timings["eval_seconds"].values())
+    return {"train_seconds": train, "eval_seconds": evaluate, "eval_share": evaluate / (train + evaluate)}
+
+
+def time_ours(checkpoint: Path, catalog, batch_size: int) -> float:
+    from eval.harness import EvalSettings, evaluate_checkpoint
+
+    with tempfile.TemporaryDirectory() as cache:
+        started = time.perf_counter()
+        evaluate_checkpoint(checkpoint, TASKS, catalog, EvalSettings(batch_size=batch_size, limit=LIMIT), Path(cache))
+        return time.perf_counter() - started
+
+
+def time_plain(checkpoint: Path, catalog, batch_size: int) -> float:
+    from lm_eval import simple_evaluate
+
+    started = time.perf_counter()
+    simple_evaluate(model="hf", model_args=f"pretrained={checkpoint},dtype=float32", device="cpu", tasks=TASKS,
+                    task_manager=catalog.manager(TASKS), limit=LIMIT, batch_size=batch_size, bootstrap_iters=1000)
+    return time.perf_counter() - started
+
+
+def time_cached(checkpoint: Path, catalog) -> float:
+    from eval.harness import EvalSettings, evaluate_checkpoint
+
+    with tempfile.TemporaryDirectory() as cache:
+        settings = EvalSettings(limit=LIMIT)
+        evaluate_checkpoint(checkpoint, TASKS, catalog, settings, Path(cache))
+        started = time.perf_counter()
+        evaluate_checkpoint(checkpoint, TASKS, catalog, settings, Path(cache))
+        return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[8, 32, 64, 128])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--run-dir", type=Path, default=None, help="a finished quickstart run (default: run one)")
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
+    args = parser.parse_args()
+
+    from cpt.toy import ensure_toy
+    from eval.tasks import TaskCatalog
+
+    with tempfile.TemporaryDirectory() as tmp:
+        run_dir = args.run_dir or run_quickstart(Path(tmp))
+        share = eval_share(run_dir)
+        checkpoint = run_dir / "stages" / "sft_sorting" / "model"
+        catalog = TaskCatalog([ensure_toy() / "tasks"])
+        time_ours(checkpoint, catalog, 64)  # warm-up: imports, file caches
+        sweep = {}
+        for batch_size in args.batch_sizes:
+            runs = {"ours": [], "plain": []}
+            for _ in range(args.repeats):
+                runs["ours"].append(time_ours(checkpoint, catalog, batch_size))
+                runs["plain"].append(time_plain(checkpoint, catalog, batch_size))
+            sweep[batch_size] = {side: statistics.median(times) for side, times in runs.items()} | {"runs": runs}
+        cached = time_cached(checkpoint, catalog)
+    result = {
+        "benchmark": "eval_time", "tasks": TASKS, "limit": LIMIT, "repeats": args.repeats,
+        "machine": f"{platform.machine()} {os.cpu_count()} cpus", "quickstart": share,
+        "seconds_by_batch_size": sweep, "cached_rerun_seconds": cached,
+    }
+    print_and_write(result, args.out)
+
+
+def print_and_write(result: dict, out_dir: Path) -> None:
+    print(f"\nEvaluation of {len(TASKS)} embedded tasks x {LIMIT} examples on one checkpoint ({result['machine']})")
+    print(f"{'batch size':>10} {'ours (s)':>9} {'plain (s)':>10} {'plain/ours':>11}")
+    for batch_size, row in result["seconds_by_batch_size"].items():
+        print(f"{batch_size:>10} {row['ours']:>9.2f} {row['plain']:>10.2f} {row['plain'] / row['ours']:>11.2f}")
+    print(f"cached rerun (no forward passes): {1000 * result['cached_rerun_seconds']:.0f} ms")
+    share = result["quickstart"]
+    print(f"quickstart: training {share['train_seconds']:.0f}s, evaluation {share['eval_seconds']:.1f}s "
+          f"(4 checkpoints) = {100 * share['eval_share']:.1f}% of the two")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "eval_time.json").write_text(json.dumps(result, indent=2))
+    print(f"written {out_dir / 'eval_time.json'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,75 @@
+"""Which lm-eval tasks exist, and what identifies a task's version for the result cache.
+
+    catalog = TaskCatalog([toy_root / "tasks", Path("my_tasks")])   # task YAML folders
+    catalog.check(["date_format", "hellaswag"])    # EvalInputError naming any task lm-eval does not know
+    catalog.fingerprint("date_format")             # changes when the task's config or local data changes
+
+lm-eval's own task index (14k tasks) takes seconds to build, so it is read only when a name is not
+found in the given folders.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+from pathlib import Path
+
+from eval.digest import file_digest
+from eval.errors import EvalInputError
+
+
+class TaskCatalog:
+    """The tasks in `include_paths` (folders of lm-eval YAMLs) plus, when needed, lm-eval's built-in ones."""
+
+    def __init__(self, include_paths: list[Path | str] = ()):
+        self.include_paths = [str(Path(p)) for p in include_paths]
+        self._manager = None
+        self._with_defaults = False
+
+    def manager(self, names: list[str] = ()):
+        """An lm-eval TaskManager that knows every name in `names` if any can."""
+        from lm_eval.tasks import TaskManager
+
+        if self._manager is None:
+            self._manager = TaskManager(include_path=self.include_paths or None, include_defaults=False)
+        if any(n not in self._manager.all_tasks for n in names) and not self._with_defaults:
+            self._manager = TaskManager(include_path=self.include_paths or None, include_defaults=True)
+            self._with_defaults = True
+        return self._manager
+
+    def check(self, names: list[str]) -> None:
+        """Raise EvalInputError naming each task lm-eval does not know, with the nearest known names."""
+        known = self.manager(names).all_tasks
+        unknown = [n for n in names if n not in known]
+        if not unknown:
+            return
+        hints = []
+        for name in unknown:
+            near = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
+            hints.append(f"'{name}'" + (f" (did you mean {', '.join(near)}?)" if near else ""))
+        raise EvalInputError(
+            f"unknown eval task {'; '.join(hints)}: not an embedded task, not in "
+            f"{', '.join(self.include_paths) or 'any include_path'}, and not one of lm-eval's tasks"
+        )
+
+    def fingerprint(self, name: str) -> str:
+        """A digest of the task's resolved config, the lm-eval version, and the content of its local data files."""
+        import lm_eval
+
+        entry = self.manager([name]).task_index[name]
+        config = getattr(entry, "cfg", None) or {}
+        payload = {
+            "lm_eval": lm_eval.__version__,
+            "config": config,
+            "data": {str(p): file_digest(p) for p in _local_data_files(config)},
+        }
+        return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _local_data_files(config: dict) -> list[Path]:
+    files = (config.get("dataset_kwargs") or {}).get("data_files") or {}
+    values = files.values() if isinstance(files, dict) else [files]
+    flat = [v for value in values for v in (value if isinstance(value, list) else [value])]
+    return sorted(Path(v) for v in flat if isinstance(v, str) and Path(v).is_file())
+
