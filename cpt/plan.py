@@ -33,7 +33,10 @@ def describe_plan(recipe: Recipe) -> str:
         previous = str(output)
     if recipe.eval:
         names = ", ".join(t.name + (" (general)" if t.general else "") for t in recipe.eval.tasks)
-        lines.append(f"eval after {'base and ' if recipe.eval.base else ''}each stage: {names}")
+        lines.append(
+            f"eval (lm-eval, {recipe.eval.backend} backend) after {'base and ' if recipe.eval.base else ''}"
+            f"each stage: {names}; then the report in {run_dir / 'report'}"
+        )
     return "\n".join(lines)
 
 

@@ -3,6 +3,7 @@ stage and task selection, and bad input (exit 2, nothing overwritten). Run: pyte
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 import shutil
@@ -117,3 +118,19 @@ def test_unknown_task_in_recipe_fails_before_the_run_dir_exists(tmp_path, toy_di
     assert result.returncode == 2
     assert "unknown eval task 'hellaswagg' (did you mean hellaswag" in result.stderr
     assert not (tmp_path / "t").exists()
+
+
+@pytest.mark.skipif(importlib.util.find_spec("vllm") is not None, reason="vLLM is installed here")
+def test_vllm_backend_without_vllm_is_refused_by_plan(tmp_path, toy_dir):
+    recipe = tiny_sft_recipe(tmp_path)
+    result = run_cli("plan", str(write_recipe(tmp_path / "r.yaml", recipe)), "eval.backend=vllm")
+    assert result.returncode == 2
+    assert "eval.backend is 'vllm' but vLLM is not installed" in result.stderr
+    assert "pip install 'cpt-pipeline[vllm]'" in result.stderr
+
+
+def test_plan_names_the_eval_backend_and_report(tmp_path, toy_dir):
+    result = run_cli("plan", str(write_recipe(tmp_path / "r.yaml", tiny_sft_recipe(tmp_path))))
+    assert result.returncode == 0, result.stderr
+    assert "eval (lm-eval, hf backend) after base and each stage: date_format, addition" in result.stdout
+    assert f"report in {tmp_path / 't' / 'report'}" in result.stdout
