@@ -21,7 +21,7 @@ def test_plan_shows_stages_inputs_outputs_and_references(tmp_path, toy_dir):
     # lineage: stage b starts from, and is referenced against, stage a's output
     assert out.count(f"input:     {run_dir / 'stages' / 'a' / 'model'}") == 1
     assert out.count(f"reference: {run_dir / 'stages' / 'a' / 'model'}") == 1
-    assert "eval after base and each stage: date_format, addition" in out
+    assert "eval (lm-eval, hf backend) after base and each stage: date_format, addition" in out
     assert not run_dir.exists(), "plan must not create the run directory"
 
 
