@@ -27,7 +27,7 @@ def describe_plan(recipe: Recipe) -> str:
             f"    data:      {data}",
             f"    input:     {previous}",
             f"    output:    {output}",
-            f"    reference: {previous}",
+            f"    reference: {getattr(stage, 'reference', None) or previous}{_kl_note(stage)}",
             f"    status:    {_status(manifest, stage.name)}",
         ]
         previous = str(output)
@@ -38,6 +38,17 @@ def describe_plan(recipe: Recipe) -> str:
             f"each stage: {names}; then the report in {run_dir / 'report'}"
         )
     return "\n".join(lines)
+
+
+def _kl_note(stage) -> str:
+    if stage.kind == "grpo":
+        from cpt.stages.grpo_config import DEFAULT_BETA
+
+        beta = stage.train.get("beta", DEFAULT_BETA)
+        return f"  (KL beta {beta})" if beta > 0 else "  (beta 0: no KL, reference unused)"
+    if stage.kind == "dpo":
+        return f"  (DPO beta {stage.train.get('beta', 0.1)})"
+    return ""
 
 
 def _status(manifest: Manifest | None, name: str) -> str:

@@ -22,6 +22,8 @@ from cpt.recipe.base import DataSource
 SFT_SHAPES = (("prompt", "completion"), ("messages",), ("text",))
 TEXT_SHAPES = (("text",),)
 EVAL_SHAPES = (("prompt", "answer"),)
+PREFERENCE_SHAPES = (("prompt", "chosen", "rejected"), ("chosen", "rejected"))
+PROMPT_SHAPES = (("prompt", "answer"), ("prompt",))
 LOCAL_SUFFIXES = (".jsonl", ".json", ".parquet", ".txt")
 
 

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ValidationError
 
 from cpt.errors import UserError
 from cpt.recipe.overrides import apply_overrides
-from cpt.recipe.schema import PLANNED_STAGE_KINDS, Recipe
+from cpt.recipe.schema import STAGE_KINDS, Recipe
 from cpt.recipe.yaml_io import safe_load
 
 
@@ -55,11 +55,9 @@ def _format_error(err: dict, raw: dict) -> str:
         return f"{where}: unknown key{_suggestion(loc)}"
     if kind == "union_tag_invalid":
         tag = err.get("ctx", {}).get("tag")
-        if tag in PLANNED_STAGE_KINDS:
-            return f"{where}.kind: '{tag}' stages are not available in this version yet (available: cpt, sft)"
-        return f"{where}.kind: '{tag}' is not a stage kind (expected one of: cpt, sft)"
+        return f"{where}.kind: '{tag}' is not a stage kind (expected one of: {', '.join(STAGE_KINDS)})"
     if kind == "union_tag_not_found":
-        return f"{where}: missing 'kind' (expected one of: cpt, sft)"
+        return f"{where}: missing 'kind' (expected one of: {', '.join(STAGE_KINDS)})"
     if kind == "missing":
         return f"{where}: required key is missing"
     if "\n" in msg or loc[-1:] == ("train",):  # one line per trainer setting

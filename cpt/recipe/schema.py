@@ -2,7 +2,7 @@
 
     run:    {name: quickstart, output_dir: runs, seed: 0}
     model:  {name_or_path: toy}                  # or any Hugging Face folder / hub name
-    stages: [ {name: ..., kind: cpt|sft, ...}, ... ]   # run in order, each from the previous output
+    stages: [ {name: ..., kind: cpt|sft|dpo|grpo, ...}, ... ]   # run in order, each from the previous output
     eval:   {tasks: [addition, reversal, ...]}    # evaluated on the base and after every stage (eval_spec.py)
     launch: {num_processes: 1}
 
@@ -18,14 +18,15 @@ from pydantic import Field, field_validator, model_validator
 from cpt.recipe.base import StrictModel
 from cpt.recipe.eval_spec import EvalSpec, EvalTaskSpec  # noqa: F401  (EvalTaskSpec re-exported)
 from cpt.stages.cpt_config import CPTStageSpec
+from cpt.stages.dpo_config import DPOStageSpec
+from cpt.stages.grpo_config import GRPOStageSpec
 from cpt.stages.sft_config import SFTStageSpec
 
 TOY_MODEL = "toy"
 
-# Kinds the schema has room for but this version cannot run yet.
-PLANNED_STAGE_KINDS = ("dpo", "grpo")
+STAGE_KINDS = ("cpt", "sft", "dpo", "grpo")
 
-Stage = Annotated[CPTStageSpec | SFTStageSpec, Field(discriminator="kind")]
+Stage = Annotated[CPTStageSpec | SFTStageSpec | DPOStageSpec | GRPOStageSpec, Field(discriminator="kind")]
 
 
 class RunSpec(StrictModel):
@@ -65,9 +66,20 @@ class Recipe(StrictModel):
                 )
         return self
 
+    @model_validator(mode="after")
+    def _grpo_batches_split_into_groups(self) -> Recipe:
+        for index, stage in enumerate(self.stages):
+            problem = stage.generation_batch_problem(self.launch.num_processes) if stage.kind == "grpo" else None
+            if problem:
+                raise ValueError(f"stages[{index}] ({stage.name}).train: {problem}")
+        return self
+
     def task_stages(self) -> dict[str, str]:
-        """Eval task -> the stage that trains it: explicit `trained_in`, else the SFT stage on that toy task."""
-        by_toy = {s.data.toy: s.name for s in self.stages if getattr(s, "data", None) and s.data.toy}
+        """Eval task -> the stage that trains it: explicit `trained_in`, else the first stage on that toy task."""
+        by_toy = {}
+        for stage in self.stages:  # the first stage on a task is where it is learned; later ones revisit it
+            if getattr(stage, "data", None) and stage.data.toy:
+                by_toy.setdefault(stage.data.toy, stage.name)
         mapping = {}
         for task in self.eval.tasks if self.eval else []:
             stage = task.trained_in or (by_toy.get(task.toy) if task.toy else None)

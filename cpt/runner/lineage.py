@@ -50,13 +50,14 @@ def run_stage(
 
     interrupted = record.status == RUNNING and record.config_hash == this_hash
     resume_from = _prepare_stage_dir(stage_dir, interrupted)
-    manifest.mark_running(record, this_hash, str(parent), str(parent))
+    reference = Path(spec.reference) if getattr(spec, "reference", None) else parent
+    manifest.mark_running(record, this_hash, str(parent), str(reference))
     _save(manifest, run_dir)
 
     ctx = StageContext(
         spec=spec,
         input_model=parent,
-        reference_model=parent,
+        reference_model=reference,
         stage_dir=stage_dir,
         seed=recipe.run.seed,
         trust_remote_code=recipe.model.trust_remote_code,

@@ -4,10 +4,15 @@ A typo in stage 3's data is reported before stage 1 trains for hours."""
 
 from __future__ import annotations
 
-from cpt.data.rows import EVAL_SHAPES, SFT_SHAPES, TEXT_SHAPES, check_source
+from pathlib import Path
+
+from cpt.data.rows import EVAL_SHAPES, PREFERENCE_SHAPES, PROMPT_SHAPES, SFT_SHAPES, TEXT_SHAPES, check_source
+from cpt.errors import UserError
 from cpt.models import check_model_spec
 from cpt.recipe.base import DataSource
 from cpt.recipe.schema import Recipe
+from cpt.rewards import resolve_reward
+from cpt.rollouts import require_vllm
 
 
 def preflight(recipe: Recipe) -> None:
@@ -16,6 +21,7 @@ def preflight(recipe: Recipe) -> None:
     for stage in recipe.stages:
         for source, shapes in stage_sources(stage):
             check_source(source, shapes)
+        _check_stage_extras(stage)
     if recipe.eval:
         for task in recipe.eval.tasks:
             if task.path:
@@ -25,8 +31,21 @@ def preflight(recipe: Recipe) -> None:
         check_eval_spec(recipe.eval)
 
 
+def _check_stage_extras(stage) -> None:
+    """What a dpo or grpo stage names beyond its data: a reference folder, rewards, a rollout backend."""
+    where = f"stage {stage.name}"
+    reference = getattr(stage, "reference", None)
+    if reference and not (Path(reference) / "config.json").is_file():
+        raise UserError(f"{where}: reference {reference} is not a model folder (expected a config.json there)")
+    if stage.kind == "grpo":
+        for reward in stage.rewards:
+            resolve_reward(reward.name)
+        if stage.rollout.backend == "vllm":
+            require_vllm(f"{where}: rollout.backend")
+
+
 def stage_sources(stage) -> list[tuple[DataSource, tuple]]:
     """The data sources a stage reads, each with the row shapes it accepts."""
     if stage.kind == "cpt":
         return [(domain.data, TEXT_SHAPES) for domain in stage.domains]
-    return [(stage.data, SFT_SHAPES)]
+    return [(stage.data, {"sft": SFT_SHAPES, "dpo": PREFERENCE_SHAPES, "grpo": PROMPT_SHAPES}[stage.kind])]

@@ -18,4 +18,16 @@ def _run_sft(ctx):
     return run(ctx)
 
 
-STAGE_RUNNERS = {"cpt": _run_cpt, "sft": _run_sft}
+def _run_dpo(ctx):
+    from cpt.stages.dpo import run
+
+    return run(ctx)
+
+
+def _run_grpo(ctx):
+    from cpt.stages.grpo import run
+
+    return run(ctx)
+
+
+STAGE_RUNNERS = {"cpt": _run_cpt, "sft": _run_sft, "dpo": _run_dpo, "grpo": _run_grpo}

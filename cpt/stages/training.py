@@ -35,10 +35,10 @@ def _read_template(template: str) -> str:
     return path.read_text(encoding="utf-8") if path.suffix == ".jinja" else template
 
 
-def load_model(ctx: StageContext):
-    """The stage's starting model in float32 (bf16 runs as autocast mixed precision)."""
+def load_model(ctx: StageContext, folder: Path | None = None):
+    """The stage's starting model (or the one in `folder`) in float32 (bf16 runs as autocast mixed precision)."""
     return AutoModelForCausalLM.from_pretrained(
-        ctx.input_model, dtype=torch.float32, trust_remote_code=ctx.trust_remote_code
+        folder or ctx.input_model, dtype=torch.float32, trust_remote_code=ctx.trust_remote_code
     )
 
 

@@ -59,8 +59,37 @@ def test_wrong_type_and_missing_key(tmp_path):
 
 
 def test_stage_kind_errors(tmp_path):
-    assert "'dpo' stages are not available in this version yet" in _error(tmp_path, _with_stage(kind="dpo"))
-    assert "'sfft' is not a stage kind" in _error(tmp_path, _with_stage(kind="sfft"))
+    message = _error(tmp_path, _with_stage(kind="sfft"))
+    assert "'sfft' is not a stage kind (expected one of: cpt, sft, dpo, grpo)" in message
+
+
+def _grpo(**train):
+    return {**BASE, "stages": [{"name": "g", "kind": "grpo", "data": {"toy": "sorting"}, "train": train}]}
+
+
+def test_grpo_generation_batch_must_divide_by_num_generations(tmp_path):
+    message = _error(tmp_path, _grpo(per_device_train_batch_size=6, num_generations=4))
+    assert "stages[0] (g).train: the generation batch (6 = per_device_train_batch_size 6 x 1 process(es)" in message
+    assert "must divide by num_generations 4" in message
+    two_processes = {**_grpo(per_device_train_batch_size=6, num_generations=4), "launch": {"num_processes": 2}}
+    assert load_recipe(write_recipe(tmp_path / "ok.yaml", two_processes)).stages[0].kind == "grpo"
+
+
+def test_grpo_settings_and_rewards_validated(tmp_path):
+    assert "num_generations: GRPO needs at least 2" in _error(tmp_path, _grpo(num_generations=1))
+    assert "beta: the KL coefficient must be >= 0" in _error(tmp_path, _grpo(beta=-0.1))
+    assert "reward_weights: set each reward's weight under rewards:" in _error(tmp_path, _grpo(reward_weights=[1.0]))
+    recipe = _grpo()
+    recipe["stages"][0]["rewards"] = [{"name": "exact_mtch"}]
+    assert "stages[0] (g).rewards[0] (exact_mtch).name: 'exact_mtch' is not one of exact_match" in _error(tmp_path, recipe)
+
+
+def test_grpo_defaults_keep_kl_on(tmp_path):
+    stage = load_recipe(write_recipe(tmp_path / "r.yaml", _grpo())).stages[0]
+    assert [r.name for r in stage.rewards] == ["exact_match"] and stage.rollout.backend == "hf"
+    from cpt.stages.grpo_config import DEFAULT_BETA
+
+    assert DEFAULT_BETA > 0 and "beta" not in stage.train
 
 
 def test_data_source_needs_exactly_one_origin(tmp_path):

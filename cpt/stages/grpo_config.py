@@ -1,0 +1,90 @@
+"""Recipe section of a `grpo` stage: GRPO/RFT through TRL's GRPOTrainer, KL to the starting model on.
+
+    - name: grpo_sorting
+      kind: grpo
+      data: {toy: sorting}                       # rows {prompt, answer, ...}; columns reach the rewards
+      rewards:
+        - {name: exact_match, weight: 1.0}
+        - {name: length_penalty, weight: 1.0, args: {max_tokens: 8, coef: 0.05}}
+      rollout: {backend: hf}                     # or vllm (the vllm extra; TRL's colocate or server mode)
+      filter: {rollouts: 4, drop_all_succeeded: true}   # optional RFT pre-pass on the starting model
+      train: {max_steps: 50, beta: 0.04, num_generations: 4, max_completion_length: 16, loss_type: dapo}
+
+TRL's own default is beta 0 (no reference, no KL); ours is 0.04, with the stage's starting model as the
+reference, because RL that stays close to where it started forgets less.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, field_validator
+
+from cpt.recipe.base import DataSource, StrictModel
+from cpt.rewards.builtin import BUILTIN_REWARDS
+from cpt.rollouts import RolloutSpec
+from cpt.stages.spec import StageSpec
+
+DEFAULT_BETA = 0.04
+TRL_DEFAULTS = {"num_generations": 8, "per_device_train_batch_size": 8, "gradient_accumulation_steps": 1}
+
+
+def _grpo_config_class():
+    from trl import GRPOConfig
+
+    return GRPOConfig
+
+
+class RewardSpec(StrictModel):
+    name: str = Field(description=f"one of {', '.join(BUILTIN_REWARDS)}, or package.module:function")
+    weight: float = 1.0
+    args: dict[str, Any] = Field(default_factory=dict, description="keyword arguments for the reward")
+
+    @field_validator("name")
+    @classmethod
+    def _known_or_dotted(cls, name: str) -> str:
+        if name not in BUILTIN_REWARDS and ":" not in name:
+            raise ValueError(f"'{name}' is not one of {', '.join(BUILTIN_REWARDS)} and not a package.module:function")
+        return name
+
+
+class FilterSpec(StrictModel):
+    """RFT instance filtering: drop prompts on which the starting model's K rollouts all fail (or all succeed)."""
+
+    rollouts: int = Field(4, ge=2, description="K samples per prompt")
+    success_reward: float = Field(1.0, description="a rollout succeeds when its weighted reward reaches this")
+    drop_all_succeeded: bool = Field(False, description="also drop prompts every rollout solves (zero advantage)")
+
+
+class GRPOStageSpec(StageSpec):
+    kind: Literal["grpo"]
+    data: DataSource
+    rewards: list[RewardSpec] = Field(default_factory=lambda: [RewardSpec(name="exact_match")], min_length=1)
+    rollout: RolloutSpec = Field(default_factory=RolloutSpec)
+    filter: FilterSpec | None = None
+
+    trainer_config_class = staticmethod(_grpo_config_class)
+
+    @field_validator("train")
+    @classmethod
+    def _grpo_train_settings(cls, train: dict[str, Any]) -> dict[str, Any]:
+        if "reward_weights" in train:
+            raise ValueError("reward_weights: set each reward's weight under rewards: instead")
+        if train.get("num_generations", 2) < 2:
+            raise ValueError("num_generations: GRPO needs at least 2 completions per prompt")
+        if train.get("beta", DEFAULT_BETA) < 0:
+            raise ValueError("beta: the KL coefficient must be >= 0 (0 turns the KL term and the reference off)")
+        return train
+
+    def generation_batch_problem(self, num_processes: int) -> str | None:
+        """Why the generation batch cannot be split into groups of num_generations, or None."""
+        get = {**TRL_DEFAULTS, **self.train}.get
+        steps = get("steps_per_generation") or get("gradient_accumulation_steps")
+        batch = get("generation_batch_size") or get("per_device_train_batch_size") * num_processes * steps
+        if batch % get("num_generations"):
+            return (
+                f"the generation batch ({batch} = per_device_train_batch_size {get('per_device_train_batch_size')}"
+                f" x {num_processes} process(es) x steps_per_generation {steps}) must divide by num_generations"
+                f" {get('num_generations')}: each prompt needs a whole group of completions"
+            )
+        return None
