@@ -53,3 +53,10 @@ class PeftSpec(StrictModel):
     alpha: int = Field(32, gt=0)
     dropout: float = Field(0.0, ge=0.0, lt=1.0)
     target_modules: list[str] | Literal["all-linear"] = "all-linear"
+
+
+def check_unique(names: list[str], what: str) -> None:
+    """Raise ValueError naming every name that appears more than once (`what`: "stage names", ...)."""
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise ValueError(f"{what} must be unique; repeated: {', '.join(repeated)}")

@@ -17,7 +17,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from cpt.recipe.base import StrictModel
+from cpt.recipe.base import StrictModel, check_unique
 from cpt.toy.tasks import TOY_TASKS
 
 EMBEDDED_TASKS = TOY_TASKS
@@ -78,8 +78,5 @@ class EvalSpec(StrictModel):
     @field_validator("tasks")
     @classmethod
     def _unique_names(cls, tasks: list[EvalTaskSpec]) -> list[EvalTaskSpec]:
-        names = [t.name for t in tasks]
-        repeated = sorted({n for n in names if names.count(n) > 1})
-        if repeated:
-            raise ValueError(f"eval task names must be unique; repeated: {', '.join(repeated)}")
+        check_unique([t.name for t in tasks], "eval task names")
         return tasks

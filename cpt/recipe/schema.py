@@ -15,7 +15,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from cpt.recipe.base import StrictModel
+from cpt.recipe.base import StrictModel, check_unique
 from cpt.recipe.eval_spec import EvalSpec, EvalTaskSpec  # noqa: F401  (EvalTaskSpec re-exported)
 from cpt.stages.cpt_config import CPTStageSpec
 from cpt.stages.dpo_config import DPOStageSpec
@@ -90,8 +90,5 @@ class Recipe(StrictModel):
     @field_validator("stages")
     @classmethod
     def _unique_stage_names(cls, stages):
-        names = [s.name for s in stages]
-        repeated = sorted({n for n in names if names.count(n) > 1})
-        if repeated:
-            raise ValueError(f"stage names must be unique; repeated: {', '.join(repeated)}")
+        check_unique([s.name for s in stages], "stage names")
         return stages

@@ -17,7 +17,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from cpt.recipe.base import DataSource, StrictModel
+from cpt.recipe.base import DataSource, StrictModel, check_unique
 from cpt.stages.sft_config import _sft_config_class
 from cpt.stages.spec import StageSpec
 
@@ -38,10 +38,7 @@ class CPTStageSpec(StageSpec):
     @field_validator("domains")
     @classmethod
     def _domains_are_distinct_and_weighted(cls, domains: list[DomainSpec]) -> list[DomainSpec]:
-        names = [d.name for d in domains]
-        duplicates = sorted({n for n in names if names.count(n) > 1})
-        if duplicates:
-            raise ValueError(f"domain names must be unique; repeated: {', '.join(duplicates)}")
+        check_unique([d.name for d in domains], "domain names")
         if sum(d.weight for d in domains) <= 0:
             raise ValueError("domain weights must not all be zero")
         return domains
