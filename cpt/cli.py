@@ -5,6 +5,7 @@
     cpt eval RUN_DIR [--stage S ...] [--tasks T ...]   evaluate a run's checkpoints (cached), as its own job
     cpt report RUN_DIR                     write RUN_DIR/report/index.html and report.md
     cpt toy [--out DIR]                    build the embedded tiny model and task suite
+    cpt import-model NAME_OR_GGUF [--out DIR]   a named model or a .gguf file -> a cached Hugging Face folder
 
 User errors print one message and exit 2; nothing already written is touched.
 """
@@ -50,6 +51,11 @@ def _parser() -> argparse.ArgumentParser:
     toy.add_argument("--out", type=Path, default=None, help="default: $CPT_TOY_DIR or ~/.cache/cpt/toy-v2")
     toy.add_argument("--seed", type=int, default=0)
     toy.set_defaults(handler=_cmd_toy)
+    imported = commands.add_parser("import-model", help="import a named model or a GGUF file as a Hugging Face folder")
+    imported.add_argument("model", help="a registered name (e.g. smollm2-135m-instruct) or a path to a .gguf file")
+    imported.add_argument("--out", type=Path, default=None, help="default: a folder under $CPT_MODELS_DIR or "
+                          "~/.cache/cpt/models (reused while the source is unchanged)")
+    imported.set_defaults(handler=_cmd_import_model)
     return parser
 
 
@@ -115,6 +121,23 @@ def _cmd_toy(args) -> int:
 
     root = ensure_toy(args.out, seed=args.seed)
     print(f"toy model and tasks ready in {root}")
+    return 0
+
+
+def _cmd_import_model(args) -> int:
+    from cpt.pretrained import import_gguf, is_gguf_name, lookup
+    from cpt.pretrained.named import ensure_named_gguf, ensure_named_model
+
+    if lookup(args.model) and not Path(args.model).exists():
+        named = args.model
+        folder = ensure_named_model(named) if args.out is None else import_gguf(ensure_named_gguf(named), args.out)
+    elif is_gguf_name(args.model) or Path(args.model).is_file():
+        folder = import_gguf(Path(args.model), args.out)
+    else:
+        from cpt.pretrained import REGISTRY
+
+        raise UserError(f"{args.model}: not a .gguf file and not a known model name (known: {', '.join(REGISTRY)})")
+    print(f"model ready in {folder}: a recipe can name it (model.name_or_path) or the original")
     return 0
 
 

@@ -17,6 +17,7 @@ from cpt.recipe.schema import EvalSpec, ModelSpec
 from cpt.runner.distributed import is_main_process, wait_for_everyone
 from eval.backends import require_vllm
 from eval.errors import EvalInputError
+from eval.general_tasks import GENERAL_TASKS, ensure_general_tasks
 from eval.harness import EvalSettings, evaluate_checkpoint
 from eval.metrics import BASE_LABEL
 from eval.task_files import write_prompt_answer_task
@@ -44,6 +45,8 @@ def task_catalog(spec: EvalSpec, run_dir: Path) -> TaskCatalog:
         paths.insert(0, ensure_toy() / "tasks")
     if any(t.path for t in spec.tasks):
         paths.insert(0, generated_tasks_dir(run_dir))
+    if _names_general_task(spec):
+        paths.append(_as_user_error(ensure_general_tasks))
     return TaskCatalog(paths)
 
 
@@ -61,6 +64,8 @@ def check_eval_spec(spec: EvalSpec) -> None:
             from cpt.toy import ensure_toy
 
             catalog = TaskCatalog([ensure_toy() / "tasks", *catalog.include_paths])
+        if _names_general_task(spec):
+            catalog = TaskCatalog([*catalog.include_paths, _as_user_error(ensure_general_tasks)])
         _as_user_error(catalog.check, names)
 
 
@@ -110,6 +115,11 @@ def _write_path_tasks(spec: EvalSpec, out_dir: Path) -> None:
         if task.path:
             rows = load_rows(DataSource(path=task.path), EVAL_SHAPES).to_list()
             write_prompt_answer_task(task.name, rows, out_dir / task.name)
+
+
+def _names_general_task(spec: EvalSpec) -> bool:
+    """Whether a task is one of the general-knowledge tasks built from package data (eval/general_tasks.py)."""
+    return any(t.lm_eval == name for t in spec.tasks for name in GENERAL_TASKS)
 
 
 def _as_user_error(function, *args):
