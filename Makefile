@@ -34,3 +34,5 @@ test-quick: install test-system-deps
 bench: install
 	$(PYTHON) benchmarks/sft_throughput.py
 	$(PYTHON) benchmarks/eval_time.py
+	$(PYTHON) benchmarks/smollm2_sft.py
+	$(PYTHON) benchmarks/grpo_step.py
