@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from cpt.errors import UserError
 from cpt.recipe.schema import EvalSpec, EvalTaskSpec, Recipe
 from cpt.report import load_manifest
@@ -54,9 +56,16 @@ def _eval_spec(recipe: Recipe, names: list[str] | None) -> EvalSpec:
     known = {t.name: t for t in recipe.eval.tasks} if recipe.eval else {}
     if not names:
         return recipe.eval
-    tasks = [known.get(name) or EvalTaskSpec(name=name) for name in dict.fromkeys(names)]
+    tasks = [known.get(name) or _task_spec(name) for name in dict.fromkeys(names)]
     base = recipe.eval or EvalSpec(tasks=tasks)
     return base.model_copy(update={"tasks": tasks})
+
+
+def _task_spec(name: str) -> EvalTaskSpec:
+    try:
+        return EvalTaskSpec(name=name)
+    except ValidationError as exc:
+        raise UserError(f"--tasks {name}: {exc.errors()[0]['msg']}") from None
 
 
 def _checkpoints(run_dir: Path, recipe: Recipe, manifest: Manifest, spec: EvalSpec) -> list[tuple[str, Path]]:
