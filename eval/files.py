@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -45,3 +46,22 @@ def atomic_write_json(path: Path, obj: Any, default=None) -> None:
 
 def read_json(path: Path) -> Any:
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+@contextmanager
+def sibling_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on `.NAME.lock` beside `path`: processes building the same folder take turns."""
+    from filelock import FileLock
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(path.parent / f".{path.name}.lock")):
+        yield
+
+
+def replace_folder(final: Path, built: Path) -> None:
+    """Rename the finished folder `built` to `final`; an existing `final` is moved aside first, then deleted."""
+    if final.exists():
+        stale = Path(tempfile.mkdtemp(prefix=f".{final.name}.stale-", dir=final.parent))
+        os.rename(final, stale / "old")
+        shutil.rmtree(stale, ignore_errors=True)
+    os.rename(built, final)

@@ -17,7 +17,6 @@ records the version of this builder and of `countryinfo`, and a mismatch rebuild
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
@@ -26,6 +25,7 @@ import tempfile
 from pathlib import Path
 
 from eval.errors import EvalInputError
+from eval.files import replace_folder, sibling_lock
 
 VERSION = 1  # bump when the tasks' rows or YAML change: existing builds are rebuilt
 MARKER = "BUILD_INFO.json"
@@ -59,15 +59,14 @@ def ensure_general_tasks(root: Path | None = None) -> Path:
     root = Path(root).absolute() if root is not None else general_root().absolute()
     if _is_current(root):
         return root
-    root.parent.mkdir(parents=True, exist_ok=True)
-    with _locked(root.parent / f".{root.name}.lock"):
+    with sibling_lock(root):
         if _is_current(root):
             return root
         _check_replaceable(root)
         staging = Path(tempfile.mkdtemp(prefix=f".{root.name}.building-", dir=root.parent))
         try:
             build_general_tasks(staging / "general", root)
-            _replace_with(root, staging / "general")
+            replace_folder(root, staging / "general")
         finally:
             shutil.rmtree(staging, ignore_errors=True)
     return root
@@ -92,27 +91,11 @@ def _countryinfo_version() -> str:
         ) from None
 
 
-@contextlib.contextmanager
-def _locked(lock_path: Path):
-    from filelock import FileLock
-
-    with FileLock(str(lock_path)):
-        yield
-
-
 def _check_replaceable(root: Path) -> None:
     # Only an earlier build of these tasks is replaced; anything else there is the user's.
     allowed = {*GENERAL_TASKS, MARKER}
     if root.exists() and (not root.is_dir() or not {p.name for p in root.iterdir()} <= allowed):
         raise EvalInputError(f"{root} exists and is not a build of the general tasks: remove it or set CPT_GENERAL_DIR")
-
-
-def _replace_with(root: Path, built: Path) -> None:
-    if root.exists():
-        stale = Path(tempfile.mkdtemp(prefix=f".{root.name}.stale-", dir=root.parent))
-        os.rename(root, stale / "old")
-        shutil.rmtree(stale, ignore_errors=True)
-    os.rename(built, root)
 
 
 def main(argv: list[str]) -> None:

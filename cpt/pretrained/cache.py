@@ -19,9 +19,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from filelock import FileLock
-
 from cpt.errors import UserError
+from eval.files import replace_folder, sibling_lock
 
 MARKER = "IMPORT_INFO.json"
 
@@ -49,8 +48,7 @@ def write_marker(folder: Path, info: dict) -> None:
 @contextlib.contextmanager
 def locked(entry: Path) -> Iterator[None]:
     """Hold the lock of cache entry `entry` (a sibling file `.NAME.lock`) for the duration."""
-    entry.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(entry.parent / f".{entry.name}.lock")):
+    with sibling_lock(entry):
         yield
 
 
@@ -68,7 +66,7 @@ def building(final: Path) -> Iterator[Path]:
         staging = staging_root / final.name
         staging.mkdir()
         yield staging
-        _replace(final, staging)
+        replace_folder(final, staging)
     finally:
         shutil.rmtree(staging_root, ignore_errors=True)
 
@@ -79,11 +77,3 @@ def _check_replaceable(final: Path) -> None:
     if not final.exists() or (final.is_dir() and (read_marker(final) is not None or not any(final.iterdir()))):
         return
     raise UserError(f"{final} exists and is not a model imported by cpt: remove it or choose another folder")
-
-
-def _replace(final: Path, staging: Path) -> None:
-    if final.exists():
-        stale = Path(tempfile.mkdtemp(prefix=f".{final.name}.stale-", dir=final.parent))
-        os.rename(final, stale / "old")
-        shutil.rmtree(stale, ignore_errors=True)
-    os.rename(staging, final)

@@ -6,8 +6,6 @@ BUILD_INFO.json marker is written last, so a half-built directory is never taken
 Run `python -m cpt.toy [DIR]` to build (or reuse) the toy and print a summary.
 """
 
-import contextlib
-import fcntl
 import json
 import os
 import shutil
@@ -17,6 +15,7 @@ from pathlib import Path
 from cpt.errors import UserError
 from cpt.toy.corpus import TOY_DOMAINS, domain_texts
 from cpt.toy.tasks import TOY_TASKS, task_splits
+from eval.files import replace_folder, sibling_lock
 from eval.task_files import write_prompt_answer_task
 
 VERSION = 2  # 2: lm-eval tasks read Parquet (JSON turned date answers into timestamps)
@@ -110,28 +109,10 @@ def _is_complete(root: Path, seed: int) -> bool:
     return True
 
 
-@contextlib.contextmanager
-def _locked(lock_path: Path):
-    with lock_path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def _check_replaceable(root: Path) -> None:
     # Only an earlier, unfinished toy build is replaced; anything else there is the user's.
     if root.exists() and (not root.is_dir() or not {p.name for p in root.iterdir()} <= BUILT_ENTRIES):
         raise UserError(f"{root} exists and is not a toy build: remove it or set CPT_TOY_DIR elsewhere")
-
-
-def _replace_with(root: Path, built: Path) -> None:
-    if root.exists():
-        stale = Path(tempfile.mkdtemp(prefix=f".{root.name}.stale-", dir=root.parent))
-        os.rename(root, stale / "old")
-        shutil.rmtree(stale, ignore_errors=True)
-    os.rename(built, root)
 
 
 def ensure_toy(root: Path | None = None, seed: int = 0) -> Path:
@@ -139,15 +120,14 @@ def ensure_toy(root: Path | None = None, seed: int = 0) -> Path:
     root = Path(root).absolute() if root is not None else toy_root().absolute()
     if _is_complete(root, seed):
         return root
-    root.parent.mkdir(parents=True, exist_ok=True)
-    with _locked(root.parent / f".{root.name}.lock"):
+    with sibling_lock(root):
         if _is_complete(root, seed):
             return root
         _check_replaceable(root)
         staging = Path(tempfile.mkdtemp(prefix=f".{root.name}.building-", dir=root.parent))
         try:
             _build(staging / "toy", root, seed)
-            _replace_with(root, staging / "toy")
+            replace_folder(root, staging / "toy")
         finally:
             shutil.rmtree(staging, ignore_errors=True)
     return root
