@@ -1,4 +1,5 @@
 # make quickstart : install, then run recipes/quickstart.yaml (tiny model, CPU, minutes)
+# make quickstart-rl : the same for recipes/quickstart-rl.yaml (SFT, DPO, GRPO)
 # make test       : install (with headless Chromium for the report test), then the whole test suite
 # make test-quick : the inner loop, pytest -m "not slow"
 # make bench      : the benchmarks under benchmarks/
@@ -7,7 +8,7 @@ PIP := $(PYTHON) -m pip
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_TEST_PACKAGES := chromium chromium-driver
 
-.PHONY: install test-system-deps quickstart test test-quick bench
+.PHONY: install test-system-deps quickstart quickstart-rl test test-quick bench
 
 # torch is installed only when none is present, as the CPU build (a GPU user installs their
 # CUDA build of torch first, and it is kept).
@@ -24,6 +25,9 @@ test-system-deps:
 
 quickstart: install
 	$(PYTHON) -m cpt run recipes/quickstart.yaml
+
+quickstart-rl: install
+	$(PYTHON) -m cpt run recipes/quickstart-rl.yaml
 
 test: install test-system-deps
 	$(PYTHON) -m pytest

@@ -24,6 +24,8 @@ class HFRollouts:
 
     @torch.inference_mode()
     def sample(self, prompts: list[str], k: int, max_new_tokens: int, temperature: float) -> list[list[str]]:
+        if temperature <= 0 and k > 1:  # greedy: every sample is the same; generate returns only one
+            return [group * k for group in self.sample(prompts, 1, max_new_tokens, 0.0)]
         groups: list[list[str]] = []
         per_call = max(1, self.batch_size // k)  # prompts per call; each expands to k sequences
         for start in range(0, len(prompts), per_call):

@@ -4,7 +4,6 @@ Run: pytest tests/cpt/stages/test_dpo.py"""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 
 import pytest
@@ -58,12 +57,3 @@ def test_missing_reference_fails_before_the_run(tmp_path, toy_dir):
     assert result.returncode == 2
     assert f"stage d: reference {tmp_path / 'no'} is not a model folder" in result.stderr
 
-
-@pytest.mark.skipif(importlib.util.find_spec("vllm") is not None, reason="vLLM is installed here")
-def test_vllm_rollouts_without_vllm_fail_before_the_run(tmp_path, toy_dir):
-    recipe = _recipe(tmp_path)
-    recipe["stages"] = [{"name": "g", "kind": "grpo", "data": {"toy": "sorting"}, "rollout": {"backend": "vllm"}}]
-    result = run_cli("plan", str(write_recipe(tmp_path / "r.yaml", recipe)))
-    assert result.returncode == 2
-    assert "stage g: rollout.backend is 'vllm' but vLLM is not installed" in result.stderr
-    assert "pip install 'cpt-pipeline[vllm]'" in result.stderr
