@@ -1,5 +1,6 @@
 # make quickstart : install, then run recipes/quickstart.yaml (tiny model, CPU, minutes)
 # make quickstart-rl : the same for recipes/quickstart-rl.yaml (SFT, DPO, GRPO)
+# make smollm2   : recipes/smollm2-continual.yaml (SmolLM2-135M-Instruct, 3 new tasks, ~21 min on 2 CPU cores)
 # make test       : install (with headless Chromium for the report test), then the whole test suite
 # make test-quick : the inner loop, pytest -m "not slow"
 # make bench      : the benchmarks under benchmarks/
@@ -8,7 +9,7 @@ PIP := $(PYTHON) -m pip
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_TEST_PACKAGES := chromium chromium-driver
 
-.PHONY: install test-system-deps quickstart quickstart-rl test test-quick bench
+.PHONY: install test-system-deps quickstart quickstart-rl smollm2 test test-quick bench
 
 # torch is installed only when none is present, as the CPU build (a GPU user installs their
 # CUDA build of torch first, and it is kept).
@@ -28,6 +29,9 @@ quickstart: install
 
 quickstart-rl: install
 	$(PYTHON) -m cpt run recipes/quickstart-rl.yaml
+
+smollm2: install
+	$(PYTHON) -m cpt run recipes/smollm2-continual.yaml
 
 test: install test-system-deps
 	$(PYTHON) -m pytest

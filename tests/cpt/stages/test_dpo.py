@@ -52,6 +52,18 @@ def test_dpo_raises_the_margin_on_held_out_pairs(tmp_path, toy_dir):
     assert margins and margins[-1] > margins[0]
 
 
+@pytest.mark.slow
+def test_dpo_with_lora_raises_the_margin_and_saves_a_merged_model(tmp_path, toy_dir):
+    recipe = _recipe(tmp_path, peft={"r": 8, "alpha": 16})
+    recipe["stages"][0]["train"]["learning_rate"] = 3.0e-3  # LoRA trains few weights: a larger step
+    path = write_recipe(tmp_path / "r.yaml", recipe)
+    model_dir = run_recipe(load_recipe(path), path.read_text()).run_dir / "stages/d/model"
+    held_out = [json.loads(line) for line in (toy_dir / "tasks" / "date_format" / "test.jsonl").open()][:50]
+    before, after = _mean_margin(toy_dir / "model", held_out), _mean_margin(model_dir, held_out)
+    assert after > before + 0.5, (before, after)
+    assert (model_dir / "model.safetensors").exists() and not (model_dir / "adapter_config.json").exists()
+
+
 def test_missing_reference_fails_before_the_run(tmp_path, toy_dir):
     result = run_cli("plan", str(write_recipe(tmp_path / "r.yaml", _recipe(tmp_path, reference=str(tmp_path / "no")))))
     assert result.returncode == 2
