@@ -44,3 +44,4 @@ bench: install
 	$(PYTHON) benchmarks/eval_time.py
 	$(PYTHON) benchmarks/smollm2_sft.py
 	$(PYTHON) benchmarks/grpo_step.py
+	OMP_NUM_THREADS=1 $(PYTHON) benchmarks/mixing.py

@@ -1,39 +1,109 @@
-"""`cpt` stage: continual pretraining, causal-LM loss on a weighted mixture of text domains.
+"""`cpt` stage: continual pretraining, causal-LM loss on a mixture of text domains whose weights
+are fixed or learned while training.
 
-Run as part of a recipe: `cpt run recipes/quickstart.yaml`. The mixture comes from
-`data_mixing` (static weights here); training goes through TRL's SFTTrainer in language-
-modelling mode, packing documents into full `max_length`-token rows without dropping overflow.
+Run as part of a recipe: `cpt run recipes/quickstart.yaml`. Domains (and replayed earlier data)
+are tokenised once and packed into `max_length` sequences by `data_mixing.MixtureStream`;
+a `MixingCallback` updates the weights from held-out losses and saves the stream's exact state
+with every checkpoint; the weight trajectory goes to stages/NAME/mixture_weights.json.
+
+Training goes through a plain transformers `Trainer`: TRL's SFTTrainer accepts only `datasets`
+datasets and packs a static one, while the stream is a torch IterableDataset that packs itself,
+so there is nothing left for SFTTrainer to do (the loss is the model's own causal-LM loss).
 """
 
 from __future__ import annotations
 
-from cpt.data.rows import TEXT_SHAPES, load_rows
-from cpt.stages.context import StageContext, StageResult
-from cpt.stages.training import load_model, load_tokenizer, lora_config, train_and_save, trainer_config
-from data_mixing.static import static_mixture
+from datasets import Dataset
 
-CPT_DEFAULTS = {
-    "packing": True,
-    # Concatenate and cut into full max_length rows, as pretraining usually does: no token is lost
-    # (plain "bfd" truncates long documents) and no padding-free flattening, which on CPU SDPA
-    # ran 0.29-0.33 s/step against 0.22 s for "wrapped" (toy model, batch 16 x 128).
-    "packing_strategy": "wrapped",
-    "dataset_text_field": "text",
-}
+from cpt.data.rows import TEXT_SHAPES, load_rows
+from cpt.errors import UserError
+from cpt.stages.context import StageContext, StageResult
+from cpt.stages.cpt_config import REPLAY_DOMAIN
+from cpt.stages.training import load_model, load_tokenizer, lora_config, train_and_save, trainer_config
+from data_mixing.callback import MIXTURE_STATE, MixingCallback, compose, read_mixture_state
+from data_mixing.domains import build_domains
+from data_mixing.held_out import HeldOutEvaluator
+from data_mixing.learners import make_learner
+from data_mixing.stream import MixtureStream
+
+CPT_DEFAULTS = {"max_length": 1024}  # SFTConfig's own default, spelled out: it is the packed length
 
 
 def run(ctx: StageContext) -> StageResult:
-    from trl import SFTConfig, SFTTrainer
+    from transformers import Trainer, default_data_collator
+    from trl import SFTConfig
 
     spec = ctx.spec
     tokenizer = load_tokenizer(ctx)
-    domains = {d.name: load_rows(d.data, TEXT_SHAPES) for d in spec.domains}
-    mixture = static_mixture(domains, spec.normalised_weights(), seed=ctx.seed)
-    trainer = SFTTrainer(
-        model=load_model(ctx),
-        args=trainer_config(SFTConfig, ctx, kind_defaults=CPT_DEFAULTS),
-        train_dataset=mixture,
+    args = trainer_config(SFTConfig, ctx, kind_defaults=CPT_DEFAULTS)
+    if args.accelerator_config.split_batches:
+        raise UserError(f"stage {spec.name}: train.accelerator_config.split_batches is not supported by cpt stages")
+    rows, fixed = _domain_rows(ctx)
+    domains = build_domains(rows, tokenizer, args.max_length, spec.mixing.held_out())
+    mixing = _mixing_callback(ctx, domains, fixed, args)
+    state = read_mixture_state(ctx.resume_from) if ctx.resume_from else None
+    if state is not None:
+        mixing.load_state_dict(state)
+        args.ignore_data_skip = True  # the stream resumes itself; the Trainer must not skip batches too
+    elif ctx.resume_from:
+        print(f"warning: {ctx.resume_from} has no {MIXTURE_STATE}; the Trainer skips the batches seen instead")
+    trainer = Trainer(
+        model=_model(ctx),
+        args=args,
+        train_dataset=mixing.stream,
+        data_collator=default_data_collator,
         processing_class=tokenizer,
-        peft_config=lora_config(spec.peft),
+        callbacks=[mixing],  # before the runner's commit callback: the state is in before COMPLETE
     )
+    mixing.attach(trainer)
     return train_and_save(trainer, tokenizer, ctx)
+
+
+def _model(ctx: StageContext):
+    model = load_model(ctx)
+    if ctx.spec.peft is None:
+        return model
+    from peft import get_peft_model
+
+    return get_peft_model(model, lora_config(ctx.spec.peft))
+
+
+def _domain_rows(ctx: StageContext) -> tuple[dict[str, Dataset], dict[str, float]]:
+    """Text rows per domain (replay as one more domain) and the fixed shares outside the learner."""
+    spec = ctx.spec
+    rows = {d.name: load_rows(d.data, TEXT_SHAPES) for d in spec.domains}
+    if spec.replay is None:
+        return rows, {}
+    from cpt.stages.sft import replay_rows
+
+    rows[REPLAY_DOMAIN] = replay_rows(ctx, ("text",))
+    return rows, {REPLAY_DOMAIN: spec.replay.ratio}
+
+
+def _mixing_callback(ctx: StageContext, domains, fixed: dict[str, float], args) -> MixingCallback:
+    spec, mixing = ctx.spec, ctx.spec.mixing
+    learned = spec.normalised_weights()
+    learner = make_learner(mixing.learner, list(learned), learned, step_size=mixing.step_size,
+                           smoothing=mixing.smoothing, reward_decay=mixing.reward_decay)
+    evaluator = HeldOutEvaluator(domains, batch_size=args.per_device_train_batch_size)
+    stream = MixtureStream(domains, compose(learner.current(), fixed), args.max_length, seed=ctx.seed)
+    return MixingCallback(
+        stream=stream, learner=learner, evaluator=evaluator, update_every=mixing.update_every,
+        # What one optimizer step takes from the stream that is read: rank 0's when accelerate
+        # dispatches batches (its default for iterable datasets), every rank's copy otherwise.
+        # Measured in tests/data_mixing/test_multiprocess_mixing.py.
+        sequences_per_step=args.per_device_train_batch_size * args.gradient_accumulation_steps * args.world_size,
+        trajectory_path=ctx.stage_dir / "mixture_weights.json",
+        fixed=fixed,
+        reference_model=_reference_loader(ctx, args) if mixing.reference else None,
+    )
+
+
+def _reference_loader(ctx: StageContext, args):
+    """A function loading the recipe's reference model (DoReMi), on this process's device."""
+    from pathlib import Path
+
+    folder = Path(ctx.spec.mixing.reference)
+    if not (folder / "config.json").is_file():
+        raise UserError(f"stage {ctx.spec.name}: mixing.reference {folder} is not a model folder (no config.json)")
+    return lambda: load_model(ctx, folder).to(args.device)
