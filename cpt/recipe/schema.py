@@ -67,6 +67,18 @@ class Recipe(StrictModel):
         return self
 
     @model_validator(mode="after")
+    def _replay_names_earlier_data_stages(self) -> Recipe:
+        """Caught at `cpt plan`, not when the replaying stage starts."""
+        for index, stage in enumerate(self.stages):
+            for name in getattr(getattr(stage, "replay", None), "stages", None) or []:
+                earlier = {s.name: s.kind for s in self.stages[:index]}
+                if earlier.get(name) not in ("cpt", "sft"):
+                    choices = ", ".join(n for n, kind in earlier.items() if kind in ("cpt", "sft")) or "none"
+                    raise ValueError(f"stages[{index}] ({stage.name}).replay.stages: '{name}' is not an earlier "
+                                     f"cpt or sft stage (those: {choices})")
+        return self
+
+    @model_validator(mode="after")
     def _grpo_batches_split_into_groups(self) -> Recipe:
         for index, stage in enumerate(self.stages):
             problem = stage.generation_batch_problem(self.launch.num_processes) if stage.kind == "grpo" else None

@@ -45,7 +45,13 @@ def _check_stage_extras(stage) -> None:
 
 
 def stage_sources(stage) -> list[tuple[DataSource, tuple]]:
-    """The data sources a stage reads, each with the row shapes it accepts."""
+    """The data sources a stage reads, each with the row shapes it accepts (a replay file included, so it
+    is checked before the run and its content is part of the stage's identity)."""
     if stage.kind == "cpt":
-        return [(domain.data, TEXT_SHAPES) for domain in stage.domains]
-    return [(stage.data, {"sft": SFT_SHAPES, "dpo": PREFERENCE_SHAPES, "grpo": PROMPT_SHAPES}[stage.kind])]
+        sources = [(domain.data, TEXT_SHAPES) for domain in stage.domains]
+    else:
+        sources = [(stage.data, {"sft": SFT_SHAPES, "dpo": PREFERENCE_SHAPES, "grpo": PROMPT_SHAPES}[stage.kind])]
+    replay = getattr(stage, "replay", None)
+    if replay is not None and replay.path is not None:
+        sources.append((DataSource(path=replay.path), TEXT_SHAPES if stage.kind == "cpt" else SFT_SHAPES))
+    return sources

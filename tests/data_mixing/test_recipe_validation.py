@@ -97,3 +97,21 @@ def test_cli_reports_a_bad_mixing_recipe_in_one_line_with_exit_2(tmp_path, capsy
     assert main(["plan", str(path)]) == 2
     err = capsys.readouterr().err
     assert "mixing.smoothing: Input should be less than 1" in err and "Traceback" not in err
+
+
+def test_replay_stage_names_are_checked_when_the_recipe_loads(tmp_path):
+    recipe = {"run": {"name": "r"}, "stages": [
+        {"name": "a", "kind": "sft", "data": {"toy": "addition"}, "replay": {"stages": ["b"], "ratio": 0.2}},
+        {"name": "b", "kind": "sft", "data": {"toy": "sorting"}}]}
+    message = _error(tmp_path, recipe)
+    assert "stages[0] (a).replay.stages: 'b' is not an earlier cpt or sft stage (those: none)" in message
+
+
+def test_missing_replay_file_fails_preflight_naming_it(tmp_path):
+    from cpt.runner.preflight import preflight
+
+    missing = tmp_path / "old.jsonl"
+    sft = {"run": {"name": "r"}, "stages": [
+        {"name": "s", "kind": "sft", "data": {"toy": "addition"}, "replay": {"path": str(missing), "ratio": 0.2}}]}
+    with pytest.raises(UserError, match=str(missing)):
+        preflight(load_recipe(write_recipe(tmp_path / "r.yaml", sft)))
