@@ -16,13 +16,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from common import machine, write_result
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -100,7 +101,7 @@ def main() -> None:
         cached = time_cached(checkpoint, catalog)
     result = {
         "benchmark": "eval_time", "tasks": TASKS, "limit": LIMIT, "repeats": args.repeats,
-        "machine": f"{platform.machine()} {os.cpu_count()} cpus", "quickstart": share,
+        "machine": machine(), "quickstart": share,
         "seconds_by_batch_size": sweep, "cached_rerun_seconds": cached,
     }
     print_and_write(result, args.out)
@@ -115,9 +116,7 @@ def print_and_write(result: dict, out_dir: Path) -> None:
     share = result["quickstart"]
     print(f"quickstart: training {share['train_seconds']:.0f}s, evaluation {share['eval_seconds']:.1f}s "
           f"(4 checkpoints) = {100 * share['eval_share']:.1f}% of the two")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "eval_time.json").write_text(json.dumps(result, indent=2))
-    print(f"written {out_dir / 'eval_time.json'}")
+    write_result(result, out_dir, "eval_time.json")
 
 
 if __name__ == "__main__":

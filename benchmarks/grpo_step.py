@@ -13,10 +13,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import tempfile
 import time
 from pathlib import Path
+
+from common import machine, run_recipe_dict, write_result
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -40,16 +41,11 @@ class Timer:
 
 
 def sft_checkpoint(workdir: Path) -> Path:
-    from cpt.recipe.load import load_recipe
-    from cpt.runner.run import run_recipe
-
     recipe = {"run": {"name": "sft", "output_dir": str(workdir)}, "stages": [
         {"name": "sft", "kind": "sft", "data": {"toy": TASK},
          "train": {"max_steps": 150, "per_device_train_batch_size": 32, "learning_rate": 3e-3, "max_length": 64,
                    "disable_tqdm": True}}]}
-    path = workdir / "r.json"
-    path.write_text(json.dumps(recipe))
-    return run_recipe(load_recipe(path), path.read_text()).run_dir / "stages" / "sft" / "model"
+    return run_recipe_dict(recipe, workdir / "r.json")[0] / "stages" / "sft" / "model"
 
 
 def grpo_split(model_dir: Path, workdir: Path, steps: int) -> dict:
@@ -107,7 +103,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         model_dir = sft_checkpoint(Path(tmp))
-        result = {"benchmark": "grpo_step", "task": TASK, "machine": f"{platform.machine()} {os.cpu_count()} cpus",
+        result = {"benchmark": "grpo_step", "task": TASK, "machine": machine(),
                   "grpo": grpo_split(model_dir, Path(tmp), args.steps),
                   "hf_rollouts": rollout_tokens_per_second(model_dir)}
     print_and_write(result, args.out)
@@ -126,9 +122,7 @@ def print_and_write(result: dict, out_dir: Path) -> None:
         print(f"  {name:<14} {row['tokens_per_s']:>8.0f} generated tokens/s")
     ratio = rollouts["with_cache"]["tokens_per_s"] / rollouts["without_cache"]["tokens_per_s"]
     print(f"  KV cache speed-up {ratio:.2f}x")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "grpo_step.json").write_text(json.dumps(result, indent=2))
-    print(f"written {out_dir / 'grpo_step.json'}")
+    write_result(result, out_dir, "grpo_step.json")
 
 
 if __name__ == "__main__":

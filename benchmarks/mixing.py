@@ -31,6 +31,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from common import run_recipe_dict, write_result
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 SOURCE, TARGET = "general", "code"
@@ -51,15 +53,9 @@ def _train(steps: int, lr: float) -> dict:
 
 
 def _run(workdir: Path, name: str, model: str, stage: dict, seed: int) -> Path:
-    from cpt.recipe.load import load_recipe
-    from cpt.runner.run import run_recipe
-
     recipe = {"run": {"name": name, "output_dir": str(workdir), "seed": seed}, "model": {"name_or_path": model},
               "stages": [stage]}
-    path = workdir / f"{name}.json"
-    path.write_text(json.dumps(recipe))  # JSON is YAML
-    run_recipe(load_recipe(path), path.read_text())
-    return workdir / name / "stages" / stage["name"]
+    return run_recipe_dict(recipe, workdir / f"{name}.json")[0] / "stages" / stage["name"]
 
 
 def pretrain_base(workdir: Path, steps: int) -> Path:
@@ -174,9 +170,8 @@ def main() -> None:
         "base_validation_loss": base_loss, "target_worst_loss_per_seed": target, "table": rows, "runs": results,
         "total_seconds": round(time.perf_counter() - started, 1),
     }
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "mixing.json").write_text(json.dumps(report, indent=2) + "\n")
-    print(f"\nwrote {args.out / 'mixing.json'} ({report['total_seconds']:.0f} s)")
+    write_result(report, args.out, "mixing.json")
+    print(f"total {report['total_seconds']:.0f} s")
 
 
 if __name__ == "__main__":

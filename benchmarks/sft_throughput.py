@@ -15,11 +15,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import tempfile
 import time
 from pathlib import Path
+
+from common import machine, run_recipe_dict, write_result
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -36,19 +37,12 @@ def settings(steps: int) -> dict:
 
 
 def run_ours(toy_root: Path, workdir: Path, steps: int) -> dict:
-    from cpt.recipe.load import load_recipe
-    from cpt.runner.run import run_recipe
-
     recipe = {
         "run": {"name": "bench", "output_dir": str(workdir), "seed": 0},
         "stages": [{"name": "sft", "kind": "sft", "data": {"toy": TASK}, "train": settings(steps)}],
     }
-    path = workdir / "recipe.json"
-    path.write_text(json.dumps(recipe))  # JSON is YAML
-    started = time.perf_counter()
-    run_recipe(load_recipe(path), path.read_text())
-    wall = time.perf_counter() - started
-    manifest = json.loads((workdir / "bench" / "manifest.json").read_text())
+    run_dir, wall = run_recipe_dict(recipe, workdir / "recipe.json")
+    manifest = json.loads((run_dir / "manifest.json").read_text())
     return {"train_seconds": manifest["stages"]["sft"]["metrics"]["train_runtime"], "wall_seconds": wall}
 
 
@@ -105,7 +99,7 @@ def summarise(runs: dict, tokens: float, args) -> dict:
            for side, rs in runs.items()}
     return {
         "benchmark": "sft_throughput", "task": TASK, "steps": args.steps, "repeats": args.repeats,
-        "machine": f"{platform.machine()} {os.cpu_count()} cpus", "tokens_trained": tokens,
+        "machine": machine(), "tokens_trained": tokens,
         "ours_tokens_per_s": tokens / med["ours"]["train_seconds"],
         "plain_tokens_per_s": tokens / med["plain"]["train_seconds"],
         "ratio_train_ours_over_plain": med["plain"]["train_seconds"] / med["ours"]["train_seconds"],
@@ -125,9 +119,7 @@ def print_and_write(result: dict, out_dir: Path) -> None:
     print(f"{'measure':<20} {'ours':>10} {'plain TRL':>10} {'ours/plain':>11}")
     for name, ours, plain, ratio in rows:
         print(f"{name:<20} {ours:>10} {plain:>10} {ratio:>11}")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "sft_throughput.json").write_text(json.dumps(result, indent=2))
-    print(f"written {out_dir / 'sft_throughput.json'}")
+    write_result(result, out_dir, "sft_throughput.json")
 
 
 if __name__ == "__main__":

@@ -22,11 +22,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import tempfile
 import time
 from pathlib import Path
+
+from common import machine, run_recipe_dict, write_result
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -44,21 +45,14 @@ def settings(steps: int, batch: int, packing: bool) -> dict:
 
 
 def run_ours(model_dir: Path, toy_root: Path, workdir: Path, train: dict) -> dict:
-    from cpt.recipe.load import load_recipe
-    from cpt.runner.run import run_recipe
-
     recipe = {
         "run": {"name": "bench", "output_dir": str(workdir), "seed": 0},
         "model": {"name_or_path": MODEL},
         "stages": [{"name": "sft", "kind": "sft", "data": {"toy": TASK}, "train": train}],
     }
-    path = workdir / "recipe.json"
-    path.write_text(json.dumps(recipe))  # JSON is YAML
-    started = time.perf_counter()
-    run_recipe(load_recipe(path), path.read_text())
-    wall = time.perf_counter() - started
-    manifest = json.loads((workdir / "bench" / "manifest.json").read_text())
-    log = json.loads((workdir / "bench" / "stages" / "sft" / "train_log.json").read_text())
+    run_dir, wall = run_recipe_dict(recipe, workdir / "recipe.json")
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    log = json.loads((run_dir / "stages" / "sft" / "train_log.json").read_text())
     return {"train_seconds": manifest["stages"]["sft"]["metrics"]["train_runtime"], "wall_seconds": wall,
             "tokens": _counted_tokens(log)}
 
@@ -145,7 +139,7 @@ def summarise(runs: dict, parameters: int, peak: dict, args) -> dict:
     rate = {side: tokens / med[side]["train_seconds"] for side in med}
     return {
         "benchmark": "smollm2_sft", "model": MODEL, "parameters": parameters, "task": TASK, "steps": args.steps,
-        "batch": args.batch, "packing": args.packing, "repeats": args.repeats, "machine": f"{platform.machine()} {os.cpu_count()} cpus",
+        "batch": args.batch, "packing": args.packing, "repeats": args.repeats, "machine": machine(),
         "tokens_trained": tokens, "ours_tokens_per_s": rate["ours"], "plain_tokens_per_s": rate["plain"],
         "ratio_train_ours_over_plain": med["plain"]["train_seconds"] / med["ours"]["train_seconds"],
         "ratio_end_to_end_ours_over_plain": med["plain"]["wall_seconds"] / med["ours"]["wall_seconds"],
@@ -176,10 +170,7 @@ def print_and_write(result: dict, out_dir: Path) -> None:
     print(f"{'measure':<20} {'ours':>10} {'plain TRL':>10} {'ours/plain':>11}")
     for name, ours, plain, ratio in rows:
         print(f"{name:<20} {ours:>10} {plain:>10} {ratio:>11}")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    name = "smollm2_sft_packed.json" if result["packing"] else "smollm2_sft.json"
-    (out_dir / name).write_text(json.dumps(result, indent=2))
-    print(f"written {out_dir / name}")
+    write_result(result, out_dir, "smollm2_sft_packed.json" if result["packing"] else "smollm2_sft.json")
 
 
 if __name__ == "__main__":
