@@ -28,8 +28,11 @@ def describe_plan(recipe: Recipe) -> str:
             f"    input:     {previous}",
             f"    output:    {output}",
             f"    reference: {getattr(stage, 'reference', None) or previous}{_kl_note(stage)}",
-            f"    status:    {_status(manifest, stage.name)}",
         ]
+        guards = _guards(stage)
+        if guards:
+            lines.append(f"    guards:    {guards}")
+        lines.append(f"    status:    {_status(manifest, stage.name)}")
         previous = str(output)
     if recipe.eval:
         names = ", ".join(t.name + (" (general)" if t.general else "") for t in recipe.eval.tasks)
@@ -38,6 +41,18 @@ def describe_plan(recipe: Recipe) -> str:
             f"each stage: {names}; then the report in {run_dir / 'report'}"
         )
     return "\n".join(lines)
+
+
+def _guards(stage) -> str:
+    """The stage's anti-forgetting guard and replay, as recipe settings (empty when none)."""
+    parts = []
+    if stage.guard is not None:
+        settings = stage.guard.model_dump(exclude={"method"}, exclude_none=True)
+        parts.append(f"{stage.guard.method} {settings}")
+    replay = getattr(stage, "replay", None)
+    if replay is not None:
+        parts.append(f"replay {replay.ratio:.0%} of {', '.join(replay.stages + ([replay.path] if replay.path else []))}")
+    return "; ".join(parts)
 
 
 def _kl_note(stage) -> str:

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ValidationError
 
 from cpt.errors import UserError
 from cpt.recipe.overrides import apply_overrides
-from cpt.recipe.schema import STAGE_KINDS, Recipe
+from cpt.recipe.schema import GUARD_METHODS, STAGE_KINDS, Recipe
 from cpt.recipe.yaml_io import safe_load
 
 
@@ -47,17 +47,23 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     return raw
 
 
+DISCRIMINATED = {"kind": STAGE_KINDS, "method": GUARD_METHODS}  # a union's tag field -> its valid values
+
+
 def _format_error(err: dict, raw: dict) -> str:
     loc = _strip_union_tags(err["loc"], raw)
     where = _loc_label(loc, raw)
     kind, msg = err["type"], err["msg"].removeprefix("Value error, ")
     if kind == "extra_forbidden":
         return f"{where}: unknown key{_suggestion(loc)}"
-    if kind == "union_tag_invalid":
-        tag = err.get("ctx", {}).get("tag")
-        return f"{where}.kind: '{tag}' is not a stage kind (expected one of: {', '.join(STAGE_KINDS)})"
-    if kind == "union_tag_not_found":
-        return f"{where}: missing 'kind' (expected one of: {', '.join(STAGE_KINDS)})"
+    if kind in ("union_tag_invalid", "union_tag_not_found"):  # stages' `kind`, a guard's `method`
+        context = err.get("ctx", {})
+        field = str(context.get("discriminator", "'kind'")).strip("'")
+        expected = ", ".join(DISCRIMINATED[field])
+        if kind == "union_tag_not_found":
+            return f"{where}: missing '{field}' (expected one of: {expected})"
+        what = "a stage kind" if field == "kind" else f"a valid {field}"
+        return f"{where}.{field}: '{context.get('tag')}' is not {what} (expected one of: {expected})"
     if kind == "missing":
         return f"{where}: required key is missing"
     if "\n" in msg or loc[-1:] == ("train",):  # one line per trainer setting
@@ -69,7 +75,7 @@ def _strip_union_tags(loc: tuple, raw: dict) -> tuple:
     """Pydantic puts the discriminator value in the location ('stages', 1, 'sft', 'data'); drop it."""
     out, node = [], raw
     for part in loc:
-        if isinstance(node, dict) and isinstance(part, str) and part not in node and node.get("kind") == part:
+        if isinstance(node, dict) and isinstance(part, str) and part not in node and part in (node.get("kind"), node.get("method")):
             continue
         out.append(part)
         node = node[part] if _has(node, part) else None

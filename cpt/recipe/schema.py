@@ -19,12 +19,14 @@ from cpt.recipe.base import StrictModel, check_unique
 from cpt.recipe.eval_spec import EvalSpec, EvalTaskSpec  # noqa: F401  (EvalTaskSpec re-exported)
 from cpt.stages.cpt_config import CPTStageSpec
 from cpt.stages.dpo_config import DPOStageSpec
+from cpt.stages.earlier_data import earlier_stage_problem
 from cpt.stages.grpo_config import GRPOStageSpec
 from cpt.stages.sft_config import SFTStageSpec
 
 TOY_MODEL = "toy"
 
 STAGE_KINDS = ("cpt", "sft", "dpo", "grpo")
+GUARD_METHODS = ("olora", "osf", "kl_anchor")  # cpt/guards/config.py
 
 Stage = Annotated[CPTStageSpec | SFTStageSpec | DPOStageSpec | GRPOStageSpec, Field(discriminator="kind")]
 
@@ -67,15 +69,14 @@ class Recipe(StrictModel):
         return self
 
     @model_validator(mode="after")
-    def _replay_names_earlier_data_stages(self) -> Recipe:
-        """Caught at `cpt plan`, not when the replaying stage starts."""
+    def _earlier_data_names_earlier_data_stages(self) -> Recipe:
+        """Replay and adaptive-OSF stage names are caught at `cpt plan`, not when the stage starts."""
         for index, stage in enumerate(self.stages):
-            for name in getattr(getattr(stage, "replay", None), "stages", None) or []:
-                earlier = {s.name: s.kind for s in self.stages[:index]}
-                if earlier.get(name) not in ("cpt", "sft"):
-                    choices = ", ".join(n for n, kind in earlier.items() if kind in ("cpt", "sft")) or "none"
-                    raise ValueError(f"stages[{index}] ({stage.name}).replay.stages: '{name}' is not an earlier "
-                                     f"cpt or sft stage (those: {choices})")
+            earlier = {s.name: s.kind for s in self.stages[:index]}
+            for key, section in stage.earlier_data_sections().items():
+                problem = earlier_stage_problem(section.stages, earlier)
+                if problem:
+                    raise ValueError(f"stages[{index}] ({stage.name}).{key}.stages: {problem}")
         return self
 
     @model_validator(mode="after")

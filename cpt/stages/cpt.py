@@ -19,7 +19,8 @@ from cpt.data.rows import TEXT_SHAPES, load_rows
 from cpt.errors import UserError
 from cpt.stages.context import StageContext, StageResult
 from cpt.stages.cpt_config import REPLAY_DOMAIN
-from cpt.stages.training import load_model, load_tokenizer, lora_config, train_and_save, trainer_config
+from cpt.stages.earlier_data import earlier_rows
+from cpt.stages.training import build_trainer, load_model, load_tokenizer, lora_config, train_and_save, trainer_config
 from data_mixing.callback import MIXTURE_STATE, MixingCallback, compose, read_mixture_state
 from data_mixing.domains import build_domains
 from data_mixing.held_out import HeldOutEvaluator
@@ -47,12 +48,11 @@ def run(ctx: StageContext) -> StageResult:
         args.ignore_data_skip = True  # the stream resumes itself; the Trainer must not skip batches too
     elif ctx.resume_from:
         print(f"warning: {ctx.resume_from} has no {MIXTURE_STATE}; the Trainer skips the batches seen instead")
-    trainer = Trainer(
-        model=_model(ctx),
+    trainer = build_trainer(
+        Trainer, ctx, _model(ctx), tokenizer,
         args=args,
         train_dataset=mixing.stream,
         data_collator=default_data_collator,
-        processing_class=tokenizer,
         callbacks=[mixing],  # before the runner's commit callback: the state is in before COMPLETE
     )
     mixing.attach(trainer)
@@ -74,9 +74,7 @@ def _domain_rows(ctx: StageContext) -> tuple[dict[str, Dataset], dict[str, float
     rows = {d.name: load_rows(d.data, TEXT_SHAPES) for d in spec.domains}
     if spec.replay is None:
         return rows, {}
-    from cpt.stages.sft import replay_rows
-
-    rows[REPLAY_DOMAIN] = replay_rows(ctx, ("text",))
+    rows[REPLAY_DOMAIN] = earlier_rows(ctx, spec.replay, ("text",), "replay")
     return rows, {REPLAY_DOMAIN: spec.replay.ratio}
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from cpt.data.rows import PREFERENCE_SHAPES, load_rows
 from cpt.stages.context import StageContext, StageResult
-from cpt.stages.training import load_model, load_tokenizer, lora_config, train_and_save, trainer_config
+from cpt.stages.training import build_trainer, load_model, load_tokenizer, lora_config, train_and_save, trainer_config
 
 PREFERENCE_COLUMNS = ("prompt", "chosen", "rejected")
 
@@ -21,19 +21,19 @@ def run(ctx: StageContext) -> StageResult:
     tokenizer = load_tokenizer(ctx)
     dataset = load_rows(ctx.spec.data, PREFERENCE_SHAPES)
     dataset = dataset.select_columns([c for c in PREFERENCE_COLUMNS if c in dataset.column_names])
-    trainer = DPOTrainer(
-        model=load_model(ctx),
+    trainer = build_trainer(
+        DPOTrainer, ctx, load_model(ctx), tokenizer,
         ref_model=_reference(ctx),
         args=trainer_config(DPOConfig, ctx, kind_defaults={}),
         train_dataset=dataset,
-        processing_class=tokenizer,
         peft_config=lora_config(ctx.spec.peft),
     )
     return train_and_save(trainer, tokenizer, ctx)
 
 
 def _reference(ctx: StageContext):
-    """None where TRL's own choice is the starting model (LoRA: adapter disabled); else the loaded reference."""
-    if ctx.spec.peft is not None and ctx.reference_model == ctx.input_model:
+    """None where TRL's own choice is the starting model (an adapter, LoRA or a guard's, disabled); else the loaded reference."""
+    adapter = ctx.spec.peft is not None or (ctx.spec.guard is not None and ctx.spec.guard.method in ("olora", "osf"))
+    if adapter and ctx.reference_model == ctx.input_model:
         return None
     return load_model(ctx, ctx.reference_model)

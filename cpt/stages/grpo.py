@@ -13,7 +13,7 @@ from cpt.rollouts import grpo_generation_args
 from cpt.stages.context import StageContext, StageResult
 from cpt.stages.grpo_config import DEFAULT_BETA
 from cpt.stages.rft_filter import filter_dataset
-from cpt.stages.training import load_model, load_tokenizer, lora_config, train_and_save, trainer_config
+from cpt.stages.training import build_trainer, load_model, load_tokenizer, lora_config, train_and_save, trainer_config
 
 
 def run(ctx: StageContext) -> StageResult:
@@ -27,12 +27,11 @@ def run(ctx: StageContext) -> StageResult:
     dataset = load_rows(spec.data, PROMPT_SHAPES)
     if spec.filter is not None:
         dataset = filter_dataset(ctx, dataset, rewards, weights, args.max_completion_length, args.temperature)
-    trainer = GRPOTrainer(
-        model=load_model(ctx),
+    trainer = build_trainer(
+        GRPOTrainer, ctx, load_model(ctx), tokenizer,
         reward_funcs=rewards,
         args=args,
         train_dataset=dataset,
-        processing_class=tokenizer,
         peft_config=lora_config(spec.peft),
     )
     return train_and_save(trainer, tokenizer, ctx)

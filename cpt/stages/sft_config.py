@@ -14,12 +14,12 @@ file (`path`), and the share of replayed rows (`ratio`).
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
-from cpt.errors import UserError
-from cpt.recipe.base import DataSource, StrictModel
+from cpt.recipe.base import DataSource
+from cpt.stages.earlier_data import EarlierDataSpec
 from cpt.stages.spec import StageSpec
 
 
@@ -29,40 +29,10 @@ def _sft_config_class():
     return SFTConfig
 
 
-class ReplaySpec(StrictModel):
+class ReplaySpec(EarlierDataSpec):
     """Old data replayed in a stage at a fixed share, against forgetting."""
 
-    stages: list[str] = Field(default_factory=list, description="earlier stages whose training data is replayed")
-    path: str | None = Field(None, description="a replay file: .jsonl, .json, .parquet or .txt")
     ratio: float = Field(gt=0.0, lt=1.0, description="share of replayed rows (sft) or sequences (cpt)")
-
-    @model_validator(mode="after")
-    def _has_a_source(self) -> ReplaySpec:
-        if not self.stages and self.path is None:
-            raise ValueError("give stages (earlier stage names) and/or path (a replay file)")
-        return self
-
-    def sources(self, run_recipe: dict[str, Any], stage_name: str) -> list[DataSource]:
-        """The data sources replayed: the named earlier stages' data (from the run's recipe.json), then `path`."""
-        stages = run_recipe.get("stages", [])
-        names = [s["name"] for s in stages]
-        earlier = names[: names.index(stage_name)] if stage_name in names else names
-        sources = []
-        for name in self.stages:
-            if name not in earlier:
-                raise UserError(f"stage {stage_name}: replay.stages: '{name}' is not an earlier stage "
-                                f"(earlier: {', '.join(earlier) or 'none'})")
-            stage = stages[names.index(name)]
-            if stage["kind"] == "cpt":
-                sources += [DataSource(**d["data"]) for d in stage["domains"]]
-            elif stage["kind"] == "sft":
-                sources.append(DataSource(**stage["data"]))
-            else:
-                raise UserError(f"stage {stage_name}: replay.stages: '{name}' is a {stage['kind']} stage; "
-                                "only cpt and sft data can be replayed")
-        if self.path is not None:
-            sources.append(DataSource(path=self.path))
-        return sources
 
 
 class SFTStageSpec(StageSpec):

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
+from cpt.guards.config import GuardSpec
 from cpt.recipe.base import PeftSpec, StrictModel
 from cpt.recipe.trainer_args import check_trainer_args
 
@@ -27,17 +28,32 @@ class StageSpec(StrictModel):
     peft: PeftSpec | None = None
     eval: bool = Field(True, description="evaluate the recipe's eval tasks after this stage")
     keep_checkpoints: int = Field(2, ge=1, description="complete resume checkpoints kept")
-    guard: dict[str, Any] | None = Field(None, description="anti-forgetting method (not available yet)")
+    guard: GuardSpec | None = Field(None, description="anti-forgetting method: olora, osf or kl_anchor (cpt/guards)")
 
     # The TRL config class `train` is validated against; a function so TRL imports lazily.
     trainer_config_class: ClassVar[Any] = None
 
-    @field_validator("guard")
-    @classmethod
-    def _guards_not_yet_available(cls, value):
-        if value is not None:
-            raise ValueError("guards (olora, osf, replay, kl_anchor) are not available in this version yet")
-        return value
+    @model_validator(mode="after")
+    def _guard_fits_the_stage(self):
+        guard = self.guard
+        if guard is None:
+            return self
+        if guard.method in ("olora", "osf") and self.peft is not None:
+            raise ValueError(f"guard: {guard.method} sets which weights train; remove peft: from this stage")
+        if guard.method == "kl_anchor" and self.kind not in ("sft", "cpt"):
+            raise ValueError(f"guard: kl_anchor is for sft and cpt stages; a {self.kind} stage anchors "
+                             "to its reference already (train.beta)")
+        return self
+
+    def earlier_data_sections(self) -> dict[str, Any]:
+        """Recipe key -> section naming earlier stages' data (replay, adaptive OSF's sample)."""
+        sections = {}
+        if getattr(self, "replay", None) is not None:
+            sections["replay"] = self.replay
+        adaptive = getattr(self.guard, "adaptive", None)
+        if adaptive is not None:
+            sections["guard.adaptive"] = adaptive
+        return sections
 
     @field_validator("train")
     @classmethod

@@ -62,6 +62,25 @@ def trainer_config(config_cls: type, ctx: StageContext, kind_defaults: dict[str,
     return config_cls(**settings)
 
 
+def build_trainer(trainer_cls: type, ctx: StageContext, model, tokenizer, **kwargs):
+    """`trainer_cls(model=..., **kwargs)` with the stage's guard (if any) applied through its
+    extension points: the model it prepares, its loss term, its callbacks (cpt/guards)."""
+    from cpt.guards import make_guard
+    from cpt.guards.base import guarded_trainer_class
+
+    guard = make_guard(ctx, tokenizer, load_model)
+    if guard is None:
+        return trainer_cls(model=model, processing_class=tokenizer, **kwargs)
+    trainer = guarded_trainer_class(trainer_cls, guard)(
+        model=guard.prepare_model(model), processing_class=tokenizer, **kwargs
+    )
+    for callback in guard.callbacks():
+        trainer.add_callback(callback)
+    guard.attach(trainer)
+    trainer.cpt_guard = guard
+    return trainer
+
+
 def train_and_save(trainer, tokenizer, ctx: StageContext) -> StageResult:
     """Train (resuming if the runner found a checkpoint), then write the final model atomically."""
     trainer.add_callback(CommitCheckpoints(ctx.checkpoint_dir, ctx.spec.keep_checkpoints))
@@ -74,13 +93,17 @@ def train_and_save(trainer, tokenizer, ctx: StageContext) -> StageResult:
 
 
 def _save_final(trainer, tokenizer, ctx: StageContext) -> None:
-    """Every rank takes part (ZeRO-3 gathers shards); the main process writes and commits."""
+    """Every rank takes part (ZeRO-3 gathers shards); the main process writes and commits.
+    A PEFT model (LoRA, O-LoRA, OSF) is saved merged: a plain model to evaluate, serve and train on."""
     tmp = ctx.stage_dir / ".model.partial"
     if is_main_process():
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
     wait_for_everyone()
     model = trainer.accelerator.unwrap_model(trainer.model)
+    guard = getattr(trainer, "cpt_guard", None)
+    if guard is not None and is_main_process():
+        guard.write_files(model, tmp)  # before merging: O-LoRA reads its adapter's A matrices
     if hasattr(model, "merge_and_unload"):  # LoRA: serve and evaluate the trained model, not the base
         if is_main_process():
             model.merge_and_unload().save_pretrained(tmp)

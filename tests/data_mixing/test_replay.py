@@ -13,7 +13,7 @@ from datasets import Dataset
 
 from cpt.errors import UserError
 from cpt.stages.context import StageContext
-from cpt.stages.sft import replay_rows
+from cpt.stages.earlier_data import earlier_rows
 from cpt.stages.sft_config import ReplaySpec, SFTStageSpec
 from data_mixing.callback import compose
 from data_mixing.domains import split_held_out
@@ -67,18 +67,20 @@ def _context(tmp_path, replay: dict) -> StageContext:
 
 
 def test_replay_reads_earlier_stages_and_a_file(tmp_path):
-    rows = replay_rows(_context(tmp_path, {"stages": ["first"], "path": "OLD", "ratio": 0.2}), ("prompt", "completion"))
+    ctx = _context(tmp_path, {"stages": ["first"], "path": "OLD", "ratio": 0.2})
+    rows = earlier_rows(ctx, ctx.spec.replay, ("prompt", "completion"), "replay")
     assert len(rows) == 40 + 10 and rows[40] == {"prompt": "", "completion": "old text 0"}
 
 
 @pytest.mark.parametrize("stage, message", [
     ("last", "replay.stages: 'last' is not an earlier stage (earlier: first, pref)"),
     ("nope", "replay.stages: 'nope' is not an earlier stage"),
-    ("pref", "'pref' is a dpo stage; only cpt and sft data can be replayed"),
+    ("pref", "'pref' is a dpo stage; only cpt and sft data can be read again"),
 ])
 def test_replay_of_a_stage_that_is_not_an_earlier_cpt_or_sft_stage(tmp_path, stage, message):
     with pytest.raises(UserError, match=re.escape(message)):
-        replay_rows(_context(tmp_path, {"stages": [stage], "ratio": 0.2}), ("prompt", "completion"))
+        ctx = _context(tmp_path, {"stages": [stage], "ratio": 0.2})
+        earlier_rows(ctx, ctx.spec.replay, ("prompt", "completion"), "replay")
 
 
 def test_replay_spec_needs_a_source():

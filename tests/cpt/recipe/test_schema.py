@@ -139,11 +139,6 @@ def test_file_level_errors(tmp_path):
         load_recipe(bad)
 
 
-def test_guard_has_a_place_but_says_it_is_not_available(tmp_path):
-    message = _error(tmp_path, _with_stage(guard={"kind": "replay"}))
-    assert "stages[0] (a).guard: guards (olora, osf, replay, kl_anchor) are not available in this version yet" in message
-
-
 def test_eval_task_trained_in_must_name_a_stage(tmp_path):
     recipe = {**BASE, "eval": {"tasks": [{"name": "addition", "trained_in": "nope"}]}}
     assert "eval task 'addition': trained_in 'nope' is not a stage (stages: a)" in _error(tmp_path, recipe)

@@ -1,0 +1,218 @@
+"""Forgetting benchmark: a sequence of new tasks trained in turn with each anti-forgetting method.
+
+    python benchmarks/forgetting.py --setting toy --seeds 0 1 2            # ~12 min per seed on 2 CPU cores
+    python benchmarks/forgetting.py --setting smollm2 [--steps 50] [--methods naive olora ...]
+
+Methods: naive full fine-tuning, sequential LoRA, O-LoRA, OSF (and OSF with adaptive ranks), replay (20% of
+each stage's rows from the earlier stages' data), a KL anchor, and multi-task training on all tasks at
+once (one stage, as many steps as the sequence; the usual upper bound). Each method is a recipe run
+through the real runner from the same base: on `toy`, the embedded model after the quickstart's
+pretraining (which teaches the `capitals` facts: the general knowledge here); on `smollm2`,
+SmolLM2-135M-Instruct (general knowledge: world capitals).
+
+Reported per method (mean and spread over seeds): the accuracy matrix, average accuracy after the last
+task, BWT, forgetting (each task's best minus final), the change on the general-knowledge task from the
+base, and training time relative to naive. JSON goes to benchmarks/results/forgetting_<setting>.json and
+a markdown table to docs/forgetting_<setting>.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import tempfile
+from pathlib import Path
+
+from common import machine, run_recipe_dict, write_result
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+REPO = Path(__file__).resolve().parents[1]
+METHODS = ("naive", "lora", "olora", "osf", "osf_adaptive", "replay", "kl_anchor", "multitask")
+SETTINGS = {
+    "toy": {
+        "tasks": ["date_format", "sorting", "counting", "reversal"],
+        "general": "capitals",
+        "train": {"per_device_train_batch_size": 32, "max_length": 64, "learning_rate": 1.0e-3,
+                  "lr_scheduler_type": "cosine", "warmup_steps": 10, "weight_decay": 0.0},
+        "adapter_lr": 3.0e-3,  # LoRA-type methods train fewer weights and need a larger step
+        "eval_examples": 100,
+        "steps": 150,
+    },
+    "smollm2": {
+        "tasks": ["date_format", "sorting", "counting", "addition"],  # letter reversal is not learned here (stack notes)
+        "general": "world_capitals",
+        "train": {"per_device_train_batch_size": 8, "max_length": 64, "learning_rate": 1.0e-4,
+                  "lr_scheduler_type": "cosine", "warmup_steps": 5, "weight_decay": 0.0},
+        "adapter_lr": 1.0e-3,  # O-LoRA's paper rate
+        "eval_examples": 50,
+        "steps": 50,
+    },
+}
+
+
+def method_stage(method: str, index: int, tasks: list[str], setting: dict) -> dict:
+    """What `method` adds to the stage that trains tasks[index]."""
+    earlier = [f"t{i}_{t}" for i, t in enumerate(tasks[:index])]
+    adapter_lr = {"learning_rate": setting["adapter_lr"]}
+    if method == "lora":
+        return {"peft": {"r": 8, "alpha": 32}, "train": adapter_lr}
+    if method == "olora":
+        return {"guard": {"method": "olora"}, "train": adapter_lr}  # the paper's defaults
+    if method == "osf":
+        return {"guard": {"method": "osf", "preserved": 0.5}}
+    if method == "osf_adaptive":
+        guard = {"method": "osf", "adaptive": {"stages": earlier}} if earlier else {"method": "osf"}
+        return {"guard": guard}
+    if method == "replay":
+        return {"replay": {"stages": earlier, "ratio": 0.2}} if earlier else {}
+    if method == "kl_anchor":
+        return {"guard": {"method": "kl_anchor", "weight": 1.0}}
+    return {}
+
+
+def recipe_for(method: str, base: str, seed: int, steps: int, setting: dict, out: Path, data_dir: Path,
+               evaluate_base: bool) -> dict:
+    tasks = setting["tasks"]
+    stages = []
+    if method == "multitask":
+        train = {**setting["train"], "max_steps": steps * len(tasks), "save_steps": steps * len(tasks)}
+        stages.append({"name": "multitask", "kind": "sft", "data": {"path": str(multitask_file(tasks, data_dir))},
+                       "train": train})
+    else:
+        for index, task in enumerate(tasks):
+            extra = method_stage(method, index, tasks, setting)
+            train = {**setting["train"], "max_steps": steps, "save_steps": steps, **extra.pop("train", {})}
+            stages.append({"name": f"t{index}_{task}", "kind": "sft", "data": {"toy": task}, "train": train, **extra})
+    for stage in stages:
+        stage["train"].update({"logging_steps": 25, "disable_tqdm": True})
+    general = {"name": setting["general"], "general": True}
+    eval_spec = {"tasks": [*tasks, general], "max_examples": setting["eval_examples"], "base": evaluate_base}
+    if setting["general"] == "world_capitals":
+        eval_spec["apply_chat_template"] = False  # 3-shot completions (README, general-knowledge tasks)
+    return {"run": {"name": f"{method}-s{seed}", "output_dir": str(out), "seed": seed},
+            "model": {"name_or_path": base}, "stages": stages, "eval": eval_spec}
+
+
+def multitask_file(tasks: list[str], data_dir: Path) -> Path:
+    """All tasks' training rows in one prompt/completion file, for the multi-task upper bound."""
+    from cpt.toy import ensure_toy
+    from cpt.toy.tasks import task_splits
+
+    path = data_dir / "multitask.jsonl"
+    if not path.exists():
+        ensure_toy()
+        rows = [row for task in tasks for row in task_splits(task, seed=0)[0]]
+        path.write_text("".join(json.dumps({"prompt": r["prompt"], "completion": r["completion"]}) + "\n" for r in rows))
+    return path
+
+
+def toy_base(seed: int, out: Path) -> str:
+    """The toy model after the quickstart's pretraining stage (its recipe, this seed)."""
+    import yaml
+
+    quickstart = yaml.safe_load((REPO / "recipes" / "quickstart.yaml").read_text())
+    pretrain = quickstart["stages"][0]
+    pretrain["train"]["disable_tqdm"] = True
+    recipe = {"run": {"name": f"base-s{seed}", "output_dir": str(out), "seed": seed},
+              "model": {"name_or_path": "toy"}, "stages": [pretrain]}
+    run_dir, _ = run_recipe_dict(recipe, out / f"base-s{seed}.json")
+    return str(run_dir / "stages" / pretrain["name"] / "model")
+
+
+def base_scores(run_dir: Path) -> dict[str, float]:
+    matrix = json.loads((run_dir / "eval" / "matrix.json").read_text())
+    return next(r for r in matrix["rows"] if r["checkpoint"] == "base")["scores"]
+
+
+def summarise(run_dir: Path, tasks: list[str], general: str, base: dict[str, float]) -> dict:
+    """Accuracy matrix (%), final average, BWT, forgetting, general-knowledge change, train seconds."""
+    matrix = json.loads((run_dir / "eval" / "matrix.json").read_text())
+    rows = [r for r in matrix["rows"] if r["checkpoint"] != "base"]
+    acc = [[100 * r["scores"][t] for t in tasks] for r in rows]
+    final = acc[-1]
+    summary = {"matrix": acc, "checkpoints": [r["checkpoint"] for r in rows],
+               "final_average": statistics.mean(final),
+               "general_base": 100 * base[general], "general_final": 100 * rows[-1]["scores"][general]}
+    summary["general_change"] = summary["general_final"] - summary["general_base"]
+    if len(rows) == len(tasks):  # a sequence: row i is after task i
+        summary["bwt"] = statistics.mean(final[j] - acc[j][j] for j in range(len(tasks) - 1))
+        summary["forgetting"] = statistics.mean(max(acc[i][j] for i in range(j, len(tasks))) - final[j]
+                                                for j in range(len(tasks) - 1))
+    timings = json.loads((run_dir / "eval" / "timings.json").read_text())
+    summary["train_seconds"] = sum(timings["train_seconds"].values())
+    return summary
+
+
+def aggregate(per_seed: list[dict], naive_seconds: float) -> dict:
+    keys = ("final_average", "bwt", "forgetting", "general_change", "general_final", "train_seconds")
+    result = {}
+    for key in keys:
+        values = [s[key] for s in per_seed if key in s]
+        if values:
+            result[key] = statistics.mean(values)
+            result[f"{key}_std"] = statistics.pstdev(values)
+    result["time_vs_naive"] = result["train_seconds"] / naive_seconds if naive_seconds else None
+    result["matrix_mean"] = [[statistics.mean(s["matrix"][i][j] for s in per_seed)
+                              for j in range(len(per_seed[0]["matrix"][0]))] for i in range(len(per_seed[0]["matrix"]))]
+    return result
+
+
+def markdown(setting_name: str, setting: dict, results: dict, args) -> str:
+    tasks = setting["tasks"]
+    lines = [f"# Forgetting benchmark: {setting_name}", "",
+             f"`python benchmarks/forgetting.py --setting {setting_name} --seeds {' '.join(map(str, args.seeds))} "
+             f"--steps {args.steps}` on {machine()}. Tasks in order: {', '.join(tasks)}; general knowledge: "
+             f"{setting['general']}. Accuracy in %, mean ± std over {len(args.seeds)} seed(s).", "",
+             "| method | avg acc after last | BWT | forgetting | general change | time vs naive |",
+             "|---|---|---|---|---|---|"]
+    for method, r in results.items():
+        def cell(key):
+            return f"{r[key]:.1f} ± {r[key + '_std']:.1f}" if key in r else "n/a"
+        lines.append(f"| {method} | {cell('final_average')} | {cell('bwt')} | {cell('forgetting')} | "
+                     f"{cell('general_change')} | {r['time_vs_naive']:.2f}x |")
+    lines += ["", "Accuracy matrices (row: after stage; columns: " + ", ".join(tasks) + "):", ""]
+    for method, r in results.items():
+        rows = "; ".join("/".join(f"{v:.0f}" for v in row) for row in r["matrix_mean"])
+        lines.append(f"- {method}: {rows}")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--setting", choices=sorted(SETTINGS), default="toy")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--steps", type=int, default=None, help="steps per task (default: the setting's)")
+    parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
+    parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
+    parser.add_argument("--workdir", type=Path, default=None, help="keep the runs here (default: a temp folder)")
+    args = parser.parse_args()
+    setting = SETTINGS[args.setting]
+    args.steps = args.steps or setting["steps"]
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="forgetting-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    per_method: dict[str, list[dict]] = {m: [] for m in args.methods}
+    for seed in args.seeds:
+        base = toy_base(seed, workdir) if args.setting == "toy" else "smollm2-135m-instruct"
+        scores_of_base = None  # the base is evaluated once per seed, in the first method's run
+        for method in args.methods:
+            recipe = recipe_for(method, base, seed, args.steps, setting, workdir, workdir, scores_of_base is None)
+            run_dir, _ = run_recipe_dict(recipe, workdir / f"{method}-s{seed}.json")
+            scores_of_base = scores_of_base or base_scores(run_dir)
+            per_method[method].append(summarise(run_dir, setting["tasks"], setting["general"], scores_of_base))
+            print(method, seed, json.dumps({k: v for k, v in per_method[method][-1].items() if k != "matrix"}))
+    naive_seconds = statistics.mean(s["train_seconds"] for s in per_method.get("naive", [])) if "naive" in per_method else 0
+    results = {m: aggregate(runs, naive_seconds) for m, runs in per_method.items()}
+    for m, runs in per_method.items():
+        results[m]["per_seed"] = runs
+    report = markdown(args.setting, setting, results, args)
+    print(report)
+    write_result({"setting": args.setting, "machine": machine(), "steps": args.steps, "seeds": args.seeds,
+                  "tasks": setting["tasks"], "results": results}, args.out, f"forgetting_{args.setting}.json")
+    (REPO / "docs" / f"forgetting_{args.setting}.md").write_text(report)
+
+
+if __name__ == "__main__":
+    main()

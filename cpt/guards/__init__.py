@@ -1,0 +1,42 @@
+"""Anti-forgetting guards, one per stage (`guard:` in the recipe; guards/config.py lists them):
+
+    olora      a new LoRA per stage, orthogonal to the earlier stages' (olora.py)
+    osf        PEFT's orthogonal subspace fine-tuning, with an adaptive preserved rank (osf.py, osf_ranks.py)
+    kl_anchor  KL or L2 to the stage's starting model, for sft and cpt (kl_anchor.py)
+
+Replay, the data-side guard, is the stage's `replay:` key (data_mixing). A stage builds its trainer
+through `cpt.stages.training.build_trainer`, which applies the guard via base.py's extension points.
+Try one: `cpt run recipes/quickstart.yaml stages.sft_sorting.replay='{stages: [sft_date_format], ratio: 0.2}'`,
+or compare them all: `python benchmarks/forgetting.py --setting toy`.
+"""
+
+from __future__ import annotations
+
+# Nothing heavy at import: recipe validation (`cpt plan`) imports guards/config.py through this package.
+
+
+def make_guard(ctx, tokenizer, load_model):
+    """The stage's guard (a guards.base.Guard), ready to prepare the starting model; None when the recipe sets none."""
+    spec = ctx.spec.guard
+    if spec is None:
+        return None
+    if spec.method == "olora":
+        from cpt.guards.olora import OLoRAGuard
+
+        return OLoRAGuard(spec, ctx.input_model)
+    if spec.method == "osf":
+        from cpt.guards.osf import OSFGuard
+
+        return OSFGuard(spec, tokenizer, _earlier_sample(ctx) if spec.adaptive else None)
+    from cpt.guards.kl_anchor import KLAnchorGuard, reference_loader
+
+    return KLAnchorGuard(spec, reference_loader(ctx, load_model))
+
+
+def _earlier_sample(ctx) -> list[str]:
+    """The adaptive OSF option's rows of earlier data, as text, a fixed sample for the seed."""
+    from cpt.stages.earlier_data import earlier_rows
+
+    adaptive = ctx.spec.guard.adaptive
+    rows = earlier_rows(ctx, adaptive, ("text",), "guard.adaptive")  # prompt + completion, or text
+    return rows.shuffle(seed=ctx.seed).select(range(min(adaptive.rows, len(rows))))["text"]

@@ -1,0 +1,68 @@
+"""Recipe section `guard:` of a stage: one anti-forgetting method on the model or the loss.
+
+    guard: {method: olora}                                   # O-LoRA, paper defaults r=8, alpha=32, lambda1=0.5
+    guard: {method: osf, preserved: 0.5}                     # OSF: top half of each matrix's spectrum frozen
+    guard: {method: osf, adaptive: {stages: [sft_a]}}        # preserved rank per layer from earlier data
+    guard: {method: kl_anchor, weight: 1.0}                  # KL(pi || pi_start) on the trained tokens (sft, cpt)
+    guard: {method: kl_anchor, distance: l2, weight: 0.01}   # or the squared distance to the start weights
+
+Replay, the data-side guard, is the stage's `replay:` key (sft_config.ReplaySpec) and combines with any
+of these.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, model_validator
+
+from cpt.recipe.base import StrictModel
+from cpt.stages.earlier_data import EarlierDataSpec
+
+# The paper applies O-LoRA to the attention query and value projections (Wang et al. 2023, sec. 4).
+OLORA_TARGETS = ["q_proj", "v_proj"]
+
+
+class OLoRASpec(StrictModel):
+    """A new LoRA per stage, kept orthogonal to the earlier stages' (whose updates are merged in)."""
+
+    method: Literal["olora"]
+    r: int = Field(8, gt=0)
+    alpha: int = Field(32, gt=0)
+    lambda1: float = Field(0.5, ge=0.0, description="weight of sum |A_prev A_new^T| (orthogonality)")
+    lambda2: float = Field(0.0, ge=0.0, description="weight of the new LoRA's L2 norm")
+    target_modules: list[str] = Field(default_factory=lambda: list(OLORA_TARGETS))
+
+
+class AdaptiveRankSpec(EarlierDataSpec):
+    """Preserved rank per layer from its importance on a sample of earlier data (the paper's adaptive option)."""
+
+    rows: int = Field(32, gt=0, description="rows of earlier data the importance is measured on")
+    min_preserved: float = Field(0.1, gt=0.0, lt=1.0, description="preserved share for the least important layer")
+    max_preserved: float = Field(0.9, gt=0.0, lt=1.0, description="preserved share for the most important layer")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> AdaptiveRankSpec:
+        if self.min_preserved > self.max_preserved:
+            raise ValueError("min_preserved must not exceed max_preserved")
+        return self
+
+
+class OSFSpec(StrictModel):
+    """Orthogonal subspace fine-tuning through PEFT's OSF: top singular directions frozen, the rest trained."""
+
+    method: Literal["osf"]
+    preserved: float = Field(0.5, gt=0.0, lt=1.0, description="share of each matrix's rank kept frozen")
+    adaptive: AdaptiveRankSpec | None = None
+    target_modules: list[str] | Literal["all-linear"] = "all-linear"
+
+
+class KLAnchorSpec(StrictModel):
+    """A term pulling the model towards the stage's starting model (sft and cpt stages)."""
+
+    method: Literal["kl_anchor"]
+    distance: Literal["kl", "l2"] = "kl"
+    weight: float = Field(1.0, gt=0.0)
+
+
+GuardSpec = Annotated[OLoRASpec | OSFSpec | KLAnchorSpec, Field(discriminator="method")]

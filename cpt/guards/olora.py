@@ -1,0 +1,81 @@
+"""O-LoRA (Wang et al. 2023, "Orthogonal Subspace Learning for Language Model Continual Learning").
+
+Each stage trains a new LoRA; the loss adds lambda1 * sum over adapted matrices of |A_prev A_new^T|
+(elementwise absolute sum) + lambda2 * the new LoRA's L2 norm. The earlier stages' LoRAs stay frozen
+and active: they are merged into the starting model, which is the same function, and their A matrices
+(the input subspaces they read) travel with each stage's model folder in `olora_subspaces.safetensors`,
+so the next O-LoRA stage keeps clear of every earlier one. PEFT has no O-LoRA; this is that loss term.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from cpt.guards.base import Guard
+from cpt.guards.config import OLoRASpec
+
+SUBSPACES_FILE = "olora_subspaces.safetensors"
+
+
+def read_subspaces(folder: Path) -> dict[str, torch.Tensor]:
+    """Module name -> earlier stages' A matrices stacked along the rank (empty for the first stage)."""
+    from safetensors.torch import load_file
+
+    path = Path(folder) / SUBSPACES_FILE
+    return load_file(str(path)) if path.is_file() else {}
+
+
+def base_module_name(peft_name: str) -> str:
+    """`base_model.model.model.layers.0.self_attn.q_proj` -> `model.layers.0.self_attn.q_proj`."""
+    return peft_name.split("base_model.model.", 1)[-1]
+
+
+class OLoRAGuard(Guard):
+    name = "olora"
+
+    def __init__(self, spec: OLoRASpec, input_model: Path):
+        self.spec = spec
+        self.earlier = read_subspaces(input_model)
+        self.pairs: list[tuple[torch.nn.Parameter, torch.Tensor]] = []  # (A_new, A_prev) per adapted matrix
+        self.new_params: list[torch.nn.Parameter] = []
+
+    def prepare_model(self, model):
+        from peft import LoraConfig, get_peft_model
+
+        config = LoraConfig(r=self.spec.r, lora_alpha=self.spec.alpha, lora_dropout=0.0,
+                            target_modules=self.spec.target_modules, task_type="CAUSAL_LM")
+        model = get_peft_model(model, config)
+        for name, module in model.named_modules():
+            if hasattr(module, "lora_A") and "default" in module.lora_A:
+                a_new = module.lora_A["default"].weight
+                previous = self.earlier.get(base_module_name(name))
+                if previous is not None:
+                    self.pairs.append((a_new, previous.to(a_new.device, a_new.dtype)))
+        self.new_params = [p for n, p in model.named_parameters() if p.requires_grad and "lora_" in n]
+        return model
+
+    def penalty(self, model, inputs, outputs) -> torch.Tensor | None:
+        terms = []
+        if self.spec.lambda1 > 0 and self.pairs:
+            terms.append(self.spec.lambda1 * self.orthogonality())
+        if self.spec.lambda2 > 0:
+            terms.append(self.spec.lambda2 * sum(torch.linalg.norm(p) for p in self.new_params))
+        return sum(terms) if terms else None
+
+    def orthogonality(self) -> torch.Tensor:
+        """sum over adapted matrices of |A_prev A_new^T|, elementwise (the paper's L_orth)."""
+        return sum((prev.to(a_new.device) @ a_new.T).abs().sum() for a_new, prev in self.pairs)
+
+    def write_files(self, model, folder: Path) -> None:
+        """Earlier A matrices with this stage's appended: the subspaces the next stage must avoid."""
+        from safetensors.torch import save_file
+
+        stacked = dict(self.earlier)
+        for name, module in model.named_modules():
+            if hasattr(module, "lora_A") and "default" in module.lora_A:
+                key = base_module_name(name)
+                a_new = module.lora_A["default"].weight.detach().float().cpu()
+                stacked[key] = torch.cat([stacked[key], a_new]) if key in stacked else a_new
+        save_file({k: v.contiguous() for k, v in stacked.items()}, str(Path(folder) / SUBSPACES_FILE))

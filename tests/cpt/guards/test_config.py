@@ -1,0 +1,79 @@
+"""A guard is one `guard:` line on any stage; a wrong one is named before anything runs."""
+
+from __future__ import annotations
+
+import pytest
+
+from cpt.errors import UserError
+from cpt.recipe.load import load_recipe
+from tests.helpers import write_recipe
+
+SFT = {"name": "a", "kind": "sft", "data": {"toy": "addition"}}
+KINDS = {
+    "cpt": {"name": "a", "kind": "cpt", "domains": [{"name": "g", "data": {"toy": "general"}}], "train": {"max_steps": 5}},
+    "sft": SFT,
+    "dpo": {**SFT, "kind": "dpo"},
+    "grpo": {**SFT, "kind": "grpo", "rewards": [{"name": "exact_match"}]},
+}
+
+
+def _load(tmp_path, *stages):
+    return load_recipe(write_recipe(tmp_path / "r.yaml", {"run": {"name": "r"}, "stages": list(stages)}))
+
+
+def _error(tmp_path, *stages) -> str:
+    with pytest.raises(UserError) as caught:
+        _load(tmp_path, *stages)
+    return str(caught.value)
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+@pytest.mark.parametrize("method", ["olora", "osf"])
+def test_adapter_guards_fit_every_stage_kind(tmp_path, kind, method):
+    stage = _load(tmp_path, {**KINDS[kind], "guard": {"method": method}}).stages[0]
+    assert stage.guard.method == method
+
+
+def test_guard_defaults_are_the_papers(tmp_path):
+    olora = _load(tmp_path, {**SFT, "guard": {"method": "olora"}}).stages[0].guard
+    assert (olora.r, olora.alpha, olora.lambda1, olora.lambda2) == (8, 32, 0.5, 0.0)
+    assert olora.target_modules == ["q_proj", "v_proj"]
+    kl = _load(tmp_path, {**SFT, "guard": {"method": "kl_anchor"}}).stages[0].guard
+    assert (kl.distance, kl.weight) == ("kl", 1.0)
+
+
+def test_adaptive_osf_names_earlier_data(tmp_path):
+    stages = _load(tmp_path, SFT, {**SFT, "name": "b", "guard": {"method": "osf", "adaptive": {"stages": ["a"]}}}).stages
+    assert stages[1].guard.adaptive.stages == ["a"] and stages[1].guard.adaptive.rows == 32
+
+
+@pytest.mark.parametrize("guard, expected", [
+    ({"method": "olroa"}, "stages[0] (a).guard.method: 'olroa' is not a valid method (expected one of: olora, osf, kl_anchor)"),
+    ({"kind": "olora"}, "stages[0] (a).guard: missing 'method' (expected one of: olora, osf, kl_anchor)"),
+    ({"method": "olora", "lamda1": 1}, "stages[0] (a).guard.lamda1: unknown key; did you mean 'lambda1'?"),
+    ({"method": "osf", "preserved": 1.5}, "stages[0] (a).guard.preserved: Input should be less than 1 (got 1.5)"),
+    ({"method": "osf", "adaptive": {}}, "guard.adaptive: give stages (earlier stage names) and/or path"),
+    ({"method": "osf", "adaptive": {"stages": ["b"]}},
+     "stages[0] (a).guard.adaptive.stages: 'b' is not an earlier cpt or sft stage (those: none)"),
+    ({"method": "osf", "adaptive": {"path": "x.jsonl", "min_preserved": 0.8, "max_preserved": 0.2}},
+     "min_preserved must not exceed max_preserved"),
+])
+def test_bad_guard_names_the_key(tmp_path, guard, expected):
+    assert expected in _error(tmp_path, {**SFT, "guard": guard})
+
+
+def test_guards_that_do_not_fit_the_stage(tmp_path):
+    message = _error(tmp_path, {**SFT, "guard": {"method": "olora"}, "peft": {"r": 4}})
+    assert "stages[0] (a): guard: olora sets which weights train; remove peft: from this stage" in message
+    message = _error(tmp_path, {**KINDS["dpo"], "guard": {"method": "kl_anchor"}})
+    assert "guard: kl_anchor is for sft and cpt stages; a dpo stage anchors to its reference already" in message
+
+
+def test_plan_shows_each_stages_guard(tmp_path):
+    from cpt.plan import describe_plan
+
+    recipe = _load(tmp_path, {**SFT, "guard": {"method": "olora"}},
+                   {**SFT, "name": "b", "guard": {"method": "kl_anchor"}, "replay": {"stages": ["a"], "ratio": 0.2}})
+    plan = describe_plan(recipe)
+    assert "guards:    olora {'r': 8, 'alpha': 32, 'lambda1': 0.5, 'lambda2': 0.0" in plan
+    assert "guards:    kl_anchor {'distance': 'kl', 'weight': 1.0}; replay 20% of a" in plan
