@@ -141,8 +141,9 @@ def summarise(run_dir: Path, tasks: list[str], general: str, base: dict[str, flo
         summary["bwt"] = statistics.mean(final[j] - acc[j][j] for j in range(len(tasks) - 1))
         summary["forgetting"] = statistics.mean(max(acc[i][j] for i in range(j, len(tasks))) - final[j]
                                                 for j in range(len(tasks) - 1))
-    timings = json.loads((run_dir / "eval" / "timings.json").read_text())
-    summary["train_seconds"] = sum(timings["train_seconds"].values())
+    # The trainer's own train_runtime, kept in the manifest: a rerun that skips finished stages keeps it.
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    summary["train_seconds"] = sum(s["metrics"].get("train_runtime", 0.0) for s in manifest["stages"].values())
     return summary
 
 
