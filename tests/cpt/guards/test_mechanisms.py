@@ -15,6 +15,9 @@ from cpt.guards.olora import SUBSPACES_FILE, OLoRAGuard
 from cpt.guards.osf import OSFGuard
 from cpt.guards.osf_ranks import preserved_shares, rank_pattern
 
+# ~30 s together (real optimizer steps on the toy): kept out of the quick loop, which is at its 2-min budget.
+pytestmark = pytest.mark.slow
+
 TARGET = "model.layers.0.self_attn.q_proj"
 
 
