@@ -73,13 +73,13 @@ def method_stage(method: str, index: int, tasks: list[str], setting: dict) -> di
     return {}
 
 
-def recipe_for(method: str, base: str, seed: int, steps: int, setting: dict, out: Path, data_dir: Path,
+def recipe_for(method: str, base: str, seed: int, steps: int, setting: dict, workdir: Path,
                evaluate_base: bool) -> dict:
     tasks = setting["tasks"]
     stages = []
     if method == "multitask":
         train = {**setting["train"], "max_steps": steps * len(tasks), "save_steps": steps * len(tasks)}
-        stages.append({"name": "multitask", "kind": "sft", "data": {"path": str(multitask_file(tasks, data_dir))},
+        stages.append({"name": "multitask", "kind": "sft", "data": {"path": str(multitask_file(tasks, workdir))},
                        "train": train})
     else:
         for index, task in enumerate(tasks):
@@ -92,7 +92,7 @@ def recipe_for(method: str, base: str, seed: int, steps: int, setting: dict, out
     eval_spec = {"tasks": [*tasks, general], "max_examples": setting["eval_examples"], "base": evaluate_base}
     if setting["general"] == "world_capitals":
         eval_spec["apply_chat_template"] = False  # 3-shot completions (README, general-knowledge tasks)
-    return {"run": {"name": f"{method}-s{seed}", "output_dir": str(out), "seed": seed},
+    return {"run": {"name": f"{method}-s{seed}", "output_dir": str(workdir), "seed": seed},
             "model": {"name_or_path": base}, "stages": stages, "eval": eval_spec}
 
 
@@ -199,7 +199,7 @@ def main() -> None:
         base = toy_base(seed, workdir) if args.setting == "toy" else "smollm2-135m-instruct"
         scores_of_base = None  # the base is evaluated once per seed, in the first method's run
         for method in args.methods:
-            recipe = recipe_for(method, base, seed, args.steps, setting, workdir, workdir, scores_of_base is None)
+            recipe = recipe_for(method, base, seed, args.steps, setting, workdir, scores_of_base is None)
             run_dir, _ = run_recipe_dict(recipe, workdir / f"{method}-s{seed}.json")
             scores_of_base = scores_of_base or base_scores(run_dir)
             per_method[method].append(summarise(run_dir, setting["tasks"], setting["general"], scores_of_base))

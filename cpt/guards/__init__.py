@@ -28,9 +28,9 @@ def make_guard(ctx, tokenizer, load_model):
         from cpt.guards.osf import OSFGuard
 
         return OSFGuard(spec, tokenizer, _earlier_sample(ctx) if spec.adaptive else None)
-    from cpt.guards.kl_anchor import KLAnchorGuard, reference_loader
+    from cpt.guards.kl_anchor import KLAnchorGuard
 
-    return KLAnchorGuard(spec, reference_loader(ctx, load_model))
+    return KLAnchorGuard(spec, lambda: load_model(ctx, ctx.input_model))  # loaded only for the kl distance
 
 
 def _earlier_sample(ctx) -> list[str]:

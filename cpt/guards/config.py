@@ -19,6 +19,9 @@ from pydantic import Field, model_validator
 from cpt.recipe.base import StrictModel
 from cpt.stages.earlier_data import EarlierDataSpec
 
+GUARD_METHODS = ("olora", "osf", "kl_anchor")
+ADAPTER_GUARDS = ("olora", "osf")  # guards that wrap the model in a PEFT adapter (so no `peft:` beside them)
+
 # The paper applies O-LoRA to the attention query and value projections (Wang et al. 2023, sec. 4).
 OLORA_TARGETS = ["q_proj", "v_proj"]
 

@@ -9,8 +9,6 @@ DPO and GRPO carry their own reference term (beta), so the recipe schema keeps t
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
 import torch.nn.functional as F
 
@@ -59,8 +57,3 @@ class KLAnchorGuard(Guard):
         log_q = F.log_softmax(reference[:, :-1].float(), dim=-1)
         per_token = (log_p.exp() * (log_p - log_q)).sum(-1)
         return (per_token * mask).sum() / mask.sum().clamp(min=1)
-
-
-def reference_loader(ctx, load_model):
-    """A function loading the stage's starting model (the anchor), kept lazy for the l2 distance."""
-    return lambda: load_model(ctx, Path(ctx.input_model))

@@ -38,6 +38,7 @@ class OLoRAGuard(Guard):
     def __init__(self, spec: OLoRASpec, input_model: Path):
         self.spec = spec
         self.earlier = read_subspaces(input_model)
+        self.new_a: dict[str, torch.nn.Parameter] = {}  # base module name -> this stage's A
         self.pairs: list[tuple[torch.nn.Parameter, torch.Tensor]] = []  # (A_new, A_prev) per adapted matrix
         self.new_params: list[torch.nn.Parameter] = []
 
@@ -47,12 +48,9 @@ class OLoRAGuard(Guard):
         config = LoraConfig(r=self.spec.r, lora_alpha=self.spec.alpha, lora_dropout=0.0,
                             target_modules=self.spec.target_modules, task_type="CAUSAL_LM")
         model = get_peft_model(model, config)
-        for name, module in model.named_modules():
-            if hasattr(module, "lora_A") and "default" in module.lora_A:
-                a_new = module.lora_A["default"].weight
-                previous = self.earlier.get(base_module_name(name))
-                if previous is not None:
-                    self.pairs.append((a_new, previous.to(a_new.device, a_new.dtype)))
+        self.new_a = {base_module_name(name): module.lora_A["default"].weight for name, module in model.named_modules()
+                      if hasattr(module, "lora_A") and "default" in module.lora_A}
+        self.pairs = [(a_new, self.earlier[key].to(a_new.dtype)) for key, a_new in self.new_a.items() if key in self.earlier]
         self.new_params = [p for n, p in model.named_parameters() if p.requires_grad and "lora_" in n]
         return model
 
@@ -66,16 +64,16 @@ class OLoRAGuard(Guard):
 
     def orthogonality(self) -> torch.Tensor:
         """sum over adapted matrices of |A_prev A_new^T|, elementwise (the paper's L_orth)."""
-        return sum((prev.to(a_new.device) @ a_new.T).abs().sum() for a_new, prev in self.pairs)
+        if self.pairs and self.pairs[0][1].device != self.pairs[0][0].device:  # the trainer moved the model
+            self.pairs = [(a_new, prev.to(a_new.device)) for a_new, prev in self.pairs]
+        return sum((prev @ a_new.T).abs().sum() for a_new, prev in self.pairs)
 
     def write_files(self, model, folder: Path) -> None:
         """Earlier A matrices with this stage's appended: the subspaces the next stage must avoid."""
         from safetensors.torch import save_file
 
         stacked = dict(self.earlier)
-        for name, module in model.named_modules():
-            if hasattr(module, "lora_A") and "default" in module.lora_A:
-                key = base_module_name(name)
-                a_new = module.lora_A["default"].weight.detach().float().cpu()
-                stacked[key] = torch.cat([stacked[key], a_new]) if key in stacked else a_new
+        for key, a_new in self.new_a.items():
+            a_new = a_new.detach().float().cpu()
+            stacked[key] = torch.cat([stacked[key], a_new]) if key in stacked else a_new
         save_file({k: v.contiguous() for k, v in stacked.items()}, str(Path(folder) / SUBSPACES_FILE))

@@ -15,7 +15,8 @@ from pydantic import BaseModel, ValidationError
 
 from cpt.errors import UserError
 from cpt.recipe.overrides import apply_overrides
-from cpt.recipe.schema import GUARD_METHODS, STAGE_KINDS, Recipe
+from cpt.guards.config import GUARD_METHODS
+from cpt.recipe.schema import STAGE_KINDS, Recipe
 from cpt.recipe.yaml_io import safe_load
 
 
@@ -75,7 +76,8 @@ def _strip_union_tags(loc: tuple, raw: dict) -> tuple:
     """Pydantic puts the discriminator value in the location ('stages', 1, 'sft', 'data'); drop it."""
     out, node = [], raw
     for part in loc:
-        if isinstance(node, dict) and isinstance(part, str) and part not in node and part in (node.get("kind"), node.get("method")):
+        if isinstance(node, dict) and isinstance(part, str) and part not in node and \
+                any(node.get(tag) == part for tag in DISCRIMINATED):
             continue
         out.append(part)
         node = node[part] if _has(node, part) else None

@@ -26,7 +26,6 @@ from cpt.stages.sft_config import SFTStageSpec
 TOY_MODEL = "toy"
 
 STAGE_KINDS = ("cpt", "sft", "dpo", "grpo")
-GUARD_METHODS = ("olora", "osf", "kl_anchor")  # cpt/guards/config.py
 
 Stage = Annotated[CPTStageSpec | SFTStageSpec | DPOStageSpec | GRPOStageSpec, Field(discriminator="kind")]
 

@@ -9,6 +9,7 @@ second copy is loaded.
 from __future__ import annotations
 
 from cpt.data.rows import PREFERENCE_SHAPES, load_rows
+from cpt.guards.config import ADAPTER_GUARDS
 from cpt.stages.context import StageContext, StageResult
 from cpt.stages.training import build_trainer, load_model, load_tokenizer, lora_config, train_and_save, trainer_config
 
@@ -33,7 +34,7 @@ def run(ctx: StageContext) -> StageResult:
 
 def _reference(ctx: StageContext):
     """None where TRL's own choice is the starting model (an adapter, LoRA or a guard's, disabled); else the loaded reference."""
-    adapter = ctx.spec.peft is not None or (ctx.spec.guard is not None and ctx.spec.guard.method in ("olora", "osf"))
+    adapter = ctx.spec.peft is not None or getattr(ctx.spec.guard, "method", None) in ADAPTER_GUARDS
     if adapter and ctx.reference_model == ctx.input_model:
         return None
     return load_model(ctx, ctx.reference_model)

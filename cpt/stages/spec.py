@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 
 from pydantic import Field, field_validator, model_validator
 
-from cpt.guards.config import GuardSpec
+from cpt.guards.config import ADAPTER_GUARDS, GuardSpec
 from cpt.recipe.base import PeftSpec, StrictModel
 from cpt.recipe.trainer_args import check_trainer_args
 
@@ -38,7 +38,7 @@ class StageSpec(StrictModel):
         guard = self.guard
         if guard is None:
             return self
-        if guard.method in ("olora", "osf") and self.peft is not None:
+        if guard.method in ADAPTER_GUARDS and self.peft is not None:
             raise ValueError(f"guard: {guard.method} sets which weights train; remove peft: from this stage")
         if guard.method == "kl_anchor" and self.kind not in ("sft", "cpt"):
             raise ValueError(f"guard: kl_anchor is for sft and cpt stages; a {self.kind} stage anchors "
