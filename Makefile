@@ -7,7 +7,7 @@
 PYTHON ?= python3
 PIP := $(PYTHON) -m pip
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-APT_TEST_PACKAGES := chromium chromium-driver
+APT_TEST_PACKAGES := chromium chromium-driver slurmctld slurmd slurm-client munge
 
 .PHONY: install test-system-deps quickstart quickstart-rl smollm2 test test-quick bench bench-forgetting
 
@@ -17,9 +17,11 @@ install:
 	@$(PYTHON) -c "import torch" 2>/dev/null || $(PIP) install torch==2.13.0
 	$(PIP) install -q -e '.[test]'
 
-# Debian packages the tests use: headless Chromium renders the report (tests/eval/report).
+# Debian packages the tests use: headless Chromium renders the report (tests/eval/report); Slurm and munge
+# make the test cluster that tests/cpt/slurm starts (slurm/test-cluster-up.sh) and stops.
 test-system-deps:
-	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null && command -v slurmctld >/dev/null && \
+	  command -v slurmd >/dev/null && command -v sbatch >/dev/null && command -v munged >/dev/null || { \
 		export DEBIAN_FRONTEND=noninteractive; \
 		$(SUDO) apt-get install -y -q --no-install-recommends $(APT_TEST_PACKAGES) || \
 		{ $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q --no-install-recommends $(APT_TEST_PACKAGES); }; }

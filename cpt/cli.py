@@ -1,22 +1,28 @@
 """The `cpt` command.
 
-    cpt run RECIPE [key.path=value ...]    run (or resume) every stage, evaluate, print the matrix
+    cpt run RECIPE [key.path=value ...] [--until STAGE] [--no-eval]
+                                           run (or resume) every stage, evaluate, print the matrix
     cpt plan RECIPE [key.path=value ...]   validate and show what would run
+    cpt slurm RECIPE [key.path=value ...] --nodes N [--gpus-per-node G] [--partition P] [--time T] [--submit]
+                                           write (and submit) the run as chained sbatch jobs under RUN_DIR/slurm
+    cpt slurm status RUN_DIR               the run's Slurm jobs and each stage's status
     cpt eval RUN_DIR [--stage S ...] [--tasks T ...]   evaluate a run's checkpoints (cached), as its own job
     cpt report RUN_DIR                     write RUN_DIR/report/index.html and report.md
     cpt toy [--out DIR]                    build the embedded tiny model and task suite
     cpt import-model NAME_OR_GGUF [--out DIR]   a named model or a .gguf file -> a cached Hugging Face folder
 
-User errors print one message and exit 2; nothing already written is touched.
+User errors print one message and exit 2; nothing already written is touched. A run asked to stop
+(SIGTERM, SIGUSR1, $CPT_STOP_FILE) checkpoints and exits 75: rerun the same command to resume.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
-from cpt.errors import USER_ERROR_EXIT, UserError
+from cpt.errors import PREEMPTED_EXIT, USER_ERROR_EXIT, Preempted, UserError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -24,11 +30,20 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.handler(args) or 0
     except UserError as exc:
-        print(f"cpt: error: {exc}", file=sys.stderr)
+        _tell(f"cpt: error: {exc}")
         return USER_ERROR_EXIT
+    except Preempted as exc:
+        _tell(f"cpt: {exc}; rerun the same command to resume")
+        return PREEMPTED_EXIT
     except KeyboardInterrupt:
         print("cpt: interrupted; rerun the same command to resume", file=sys.stderr)
         return 130
+
+
+def _tell(message: str) -> None:
+    """Print to stderr once per run: under a launcher, every rank meets the same error."""
+    if os.environ.get("RANK", "0") == "0":
+        print(message, file=sys.stderr)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -39,6 +54,11 @@ def _parser() -> argparse.ArgumentParser:
         command.add_argument("recipe", help="a YAML recipe, e.g. recipes/quickstart.yaml")
         command.add_argument("overrides", nargs="*", metavar="key.path=value")
         command.set_defaults(handler=handler)
+    run_options = commands.choices["run"]
+    run_options.add_argument("--until", metavar="STAGE", help="stop after this stage (earlier ones run or are skipped)")
+    run_options.add_argument("--no-eval", dest="with_eval", action="store_false",
+                             help="train only; evaluate later with `cpt eval RUN_DIR`")
+    _add_slurm_parser(commands)
     evaluate = commands.add_parser("eval", help="evaluate a run's checkpoints on its tasks (cached)")
     evaluate.add_argument("run_dir", type=Path, help="a run directory, e.g. runs/quickstart")
     evaluate.add_argument("--stage", nargs="+", metavar="S", help="only these checkpoints ('base' or stage names)")
@@ -57,6 +77,21 @@ def _parser() -> argparse.ArgumentParser:
                           "~/.cache/cpt/models (reused while the source is unchanged)")
     imported.set_defaults(handler=_cmd_import_model)
     return parser
+
+
+def _add_slurm_parser(commands) -> None:
+    slurm = commands.add_parser("slurm", help="run a recipe as chained Slurm jobs (or: cpt slurm status RUN_DIR)")
+    slurm.add_argument("recipe", help="a YAML recipe, or 'status' followed by a run directory")
+    slurm.add_argument("overrides", nargs="*", metavar="key.path=value")
+    slurm.add_argument("--nodes", type=int, default=1)
+    slurm.add_argument("--gpus-per-node", type=int, default=0)
+    slurm.add_argument("--procs-per-node", type=int, default=None, help="default: one per GPU (one without GPUs)")
+    slurm.add_argument("--partition", default=None)
+    slurm.add_argument("--time", default=None, help="each job's time limit, e.g. 04:00:00 or 1-00:00:00")
+    slurm.add_argument("--launch", default="zero2", help="ddp, zero2, zero3 (recipes/launch/) or an accelerate config")
+    slurm.add_argument("--grace", type=int, default=300, help="seconds before the time limit to checkpoint and requeue")
+    slurm.add_argument("--submit", action="store_true", help="submit the jobs with sbatch (else only write them)")
+    slurm.set_defaults(handler=_cmd_slurm)
 
 
 def _load(args):
@@ -78,17 +113,43 @@ def _cmd_plan(args) -> int:
 
 def _cmd_run(args) -> int:
     from cpt.runner.distributed import init_distributed, shutdown
+    from cpt.runner.preemption import install_stop_handlers
     from cpt.runner.run import run_recipe
 
     _quiet_library_progress()
+    install_stop_handlers()
     init_distributed()
     recipe, text = _load(args)
     if args.overrides:
         text += "\n# command-line overrides:\n" + "".join(f"#   {o}\n" for o in args.overrides)
     try:
-        run_recipe(recipe, text)
+        run_recipe(recipe, text, until=args.until, with_eval=args.with_eval)
     finally:
         shutdown()
+    return 0
+
+
+def _cmd_slurm(args) -> int:
+    from cpt.slurm.jobs import status_lines, submit
+    from cpt.slurm.scripts import ClusterShape, write_scripts
+
+    if args.recipe == "status":
+        if len(args.overrides) != 1:
+            raise UserError("usage: cpt slurm status RUN_DIR")
+        print("\n".join(status_lines(Path(args.overrides[0]))))
+        return 0
+    from cpt.runner.run import run_dir_of
+
+    recipe, _ = _load(args)
+    shape = ClusterShape(args.nodes, args.gpus_per_node, args.procs_per_node, args.partition, args.time,
+                         args.launch, args.grace)
+    run_dir = run_dir_of(recipe).resolve()
+    jobs = write_scripts(recipe, Path(args.recipe), args.overrides, run_dir, shape)
+    print(f"wrote {len(jobs)} job scripts in {run_dir / 'slurm'}: " + ", ".join(job.path.name for job in jobs))
+    if args.submit:
+        ids = submit(jobs, run_dir)
+        print("submitted: " + ", ".join(f"{name} {job_id}" for name, job_id in ids.items()))
+        print(f"follow with: cpt slurm status {run_dir}")
     return 0
 
 

@@ -14,8 +14,8 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from cpt.errors import UserError
-from cpt.recipe.overrides import apply_overrides
 from cpt.guards.config import GUARD_METHODS
+from cpt.recipe.overrides import apply_overrides
 from cpt.recipe.schema import STAGE_KINDS, Recipe
 from cpt.recipe.yaml_io import safe_load
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 
@@ -48,3 +49,45 @@ def shutdown() -> None:
     if num_processes() > 1 and dist.is_initialized():
         wait_for_everyone()
         dist.destroy_process_group()
+
+
+@contextlib.contextmanager
+def main_process_first():
+    """The main process runs the block first, then the others (which then find its files).
+
+    For anything that writes a shared folder (the toy build, a model import): transformers'
+    save_pretrained silently skips the weights on any rank but 0 once torch.distributed is up,
+    so a folder written by another rank would hold a config and tokenizer but no model.
+    """
+    if not is_main_process():
+        wait_for_everyone()
+    yield
+    if is_main_process():
+        wait_for_everyone()
+
+
+def launch_description() -> str:
+    """How this run was launched, from accelerate's environment: '2 processes, DeepSpeed ZeRO-3'."""
+    count = num_processes()
+    text = f"{count} process{'es' if count > 1 else ''}"
+    if os.environ.get("ACCELERATE_USE_DEEPSPEED", "").lower() == "true":
+        return f"{text}, DeepSpeed ZeRO-{zero_stage()}"
+    return f"{text}, DDP" if count > 1 else text
+
+
+def zero_stage() -> int | None:
+    """The DeepSpeed ZeRO stage this process was launched with, or None without DeepSpeed."""
+    if os.environ.get("ACCELERATE_USE_DEEPSPEED", "").lower() != "true":
+        return None
+    return int(os.environ.get("ACCELERATE_DEEPSPEED_ZERO_STAGE", "2"))
+
+
+def end_deepspeed_stage() -> None:
+    """After a stage: forget its DeepSpeed config, so models loaded before the next stage's trainer
+    exists load whole. Under ZeRO-3, transformers loads every model sharded (zero.Init) while the last
+    stage's config is alive; the evaluation, which loads its model on the main process alone, would
+    then wait forever for the other ranks. The next stage's TrainingArguments set a config again."""
+    if zero_stage() is not None:
+        from transformers.integrations.deepspeed import unset_hf_deepspeed_config
+
+        unset_hf_deepspeed_config()

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from cpt.runner.atomic import is_complete, remove_partials
 from cpt.runner.checkpoints import discard_incomplete, latest_complete_checkpoint
-from cpt.runner.distributed import is_main_process, wait_for_everyone
+from cpt.runner.distributed import end_deepspeed_stage, is_main_process, wait_for_everyone
 from cpt.runner.manifest import DONE, RUNNING, Manifest, config_hash
 from cpt.runner.preflight import stage_sources
 from cpt.stages import STAGE_RUNNERS
@@ -66,6 +66,7 @@ def run_stage(
         resume_from=resume_from,
     )
     result = STAGE_RUNNERS[spec.kind](ctx)
+    end_deepspeed_stage()
     manifest.mark_done(record, str(ctx.output_dir.relative_to(run_dir)), result.global_step, result.metrics)
     _save(manifest, run_dir)
     return StageOutcome(ctx.output_dir, this_hash, "resumed" if resume_from else "trained")

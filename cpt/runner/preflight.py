@@ -13,6 +13,11 @@ from cpt.recipe.base import DataSource
 from cpt.recipe.schema import Recipe
 from cpt.rewards import resolve_reward
 from cpt.rollouts import require_vllm
+from cpt.runner.distributed import zero_stage
+
+# Guards that need every weight whole on each rank while training: OSF decomposes and projects each
+# matrix, the KL anchor runs a second full model beside the trained one. ZeRO-3 shards both.
+_NOT_UNDER_ZERO3 = {"osf", "kl_anchor"}
 
 
 def preflight(recipe: Recipe) -> None:
@@ -34,6 +39,10 @@ def preflight(recipe: Recipe) -> None:
 def _check_stage_extras(stage) -> None:
     """What a dpo or grpo stage names beyond its data: a reference folder, rewards, a rollout backend."""
     where = f"stage {stage.name}"
+    guard = getattr(stage, "guard", None)
+    if guard is not None and guard.method in _NOT_UNDER_ZERO3 and zero_stage() == 3:
+        raise UserError(f"{where}: guard.method {guard.method} does not run under DeepSpeed ZeRO-3 (it needs "
+                        "each weight whole on every rank); launch with recipes/launch/zero2.yaml or ddp.yaml")
     reference = getattr(stage, "reference", None)
     if reference and not (Path(reference) / "config.json").is_file():
         raise UserError(f"{where}: reference {reference} is not a model folder (expected a config.json there)")

@@ -1,7 +1,8 @@
 """Run a recipe end to end: preflight, then each stage in lineage order, evaluating after each.
 
     cpt run recipes/quickstart.yaml [key.path=value ...]
-    accelerate launch -m cpt run recipes/quickstart.yaml
+    accelerate launch --config_file recipes/launch/zero2.yaml -m cpt run recipes/quickstart.yaml
+    cpt run recipes/quickstart.yaml --until sft_sorting --no-eval   # one launch per stage (cpt slurm)
 
 Every process runs this loop; only the main process writes the manifest, evaluations and logs.
 """
@@ -12,14 +13,16 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cpt.errors import UserError
 from cpt.models import base_identity, resolve_base_model
 from cpt.recipe.schema import Recipe
 from cpt.report import write_run_report
 from cpt.runner.atomic import atomic_write_json, atomic_write_text
-from cpt.runner.distributed import is_main_process, wait_for_everyone
+from cpt.runner.distributed import is_main_process, launch_description, main_process_first, wait_for_everyone
 from cpt.runner.evaluation import CheckpointEvaluator, results_dir
 from cpt.runner.lineage import run_stage
 from cpt.runner.manifest import RESOLVED_RECIPE, Manifest, config_hash
+from cpt.runner.preemption import check_stop
 from cpt.runner.preflight import preflight
 from cpt.runner.results import write_matrix
 from eval.metrics import BASE_LABEL
@@ -38,20 +41,26 @@ def run_dir_of(recipe: Recipe) -> Path:
     return Path(recipe.run.output_dir) / recipe.run.name
 
 
-def run_recipe(recipe: Recipe, recipe_text: str) -> RunSummary:
-    """Bring every stage of `recipe` to done; return what was done and the accuracy matrix."""
+def run_recipe(recipe: Recipe, recipe_text: str, until: str | None = None, with_eval: bool = True) -> RunSummary:
+    """Bring every stage of `recipe` (or those up to `until`) to done, evaluating each unless
+    `with_eval` is False; return what was done and the accuracy matrix.
+    Raises Preempted when a stop is asked for (runner/preemption.py)."""
     preflight(recipe)
+    last = _last_stage_index(recipe, until)
     run_dir = run_dir_of(recipe)
-    base = resolve_base_model(recipe.model)
+    with main_process_first():
+        base = resolve_base_model(recipe.model)
     base_hash = config_hash(base_identity(recipe.model, base))
     manifest = _open_manifest(run_dir, recipe, recipe_text, base, base_hash)
     summary = RunSummary(run_dir)
-    evaluate = _evaluator(recipe, summary)
+    evaluate = _evaluator(recipe, summary) if with_eval else (lambda *args: None)
+    _say(f"launch: {launch_description()}")
     if recipe.eval and recipe.eval.base:
         evaluate(BASE_LABEL, Path(base), results_dir(run_dir, BASE_LABEL))
 
     parent, parent_hash = Path(base), base_hash
-    for index, spec in enumerate(recipe.stages):
+    for index, spec in enumerate(recipe.stages[: last + 1]):
+        check_stop(f"stage {spec.name}")
         started = time.time()
         _say(f"\n== stage {index + 1}/{len(recipe.stages)}: {spec.name} ({spec.kind}) from {parent}")
         outcome = run_stage(spec, index, parent, parent_hash, manifest, run_dir, recipe)
@@ -64,6 +73,15 @@ def run_recipe(recipe: Recipe, recipe_text: str) -> RunSummary:
 
     _finish(summary, recipe, manifest)
     return summary
+
+
+def _last_stage_index(recipe: Recipe, until: str | None) -> int:
+    names = [spec.name for spec in recipe.stages]
+    if until is None:
+        return len(names) - 1
+    if until not in names:
+        raise UserError(f"--until {until}: no such stage in the recipe (stages: {', '.join(names)})")
+    return names.index(until)
 
 
 def _open_manifest(run_dir: Path, recipe: Recipe, recipe_text: str, base: str, base_hash: str) -> Manifest:
@@ -85,6 +103,7 @@ def _evaluator(recipe: Recipe, summary: RunSummary):
     score = CheckpointEvaluator(recipe.eval, recipe.model, summary.run_dir)
 
     def evaluate(label: str, model_dir: Path, results_dir: Path) -> None:
+        check_stop(f"evaluating {label}")
         started = time.time()
         scores = score(model_dir, results_dir)
         summary.matrix.append((label, scores))

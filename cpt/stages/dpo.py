@@ -22,10 +22,11 @@ def run(ctx: StageContext) -> StageResult:
     tokenizer = load_tokenizer(ctx)
     dataset = load_rows(ctx.spec.data, PREFERENCE_SHAPES)
     dataset = dataset.select_columns([c for c in PREFERENCE_COLUMNS if c in dataset.column_names])
+    args = trainer_config(DPOConfig, ctx, kind_defaults={})  # first: under ZeRO-3 the models then load sharded
     trainer = build_trainer(
         DPOTrainer, ctx, load_model(ctx), tokenizer,
         ref_model=_reference(ctx),
-        args=trainer_config(DPOConfig, ctx, kind_defaults={}),
+        args=args,
         train_dataset=dataset,
         peft_config=lora_config(ctx.spec.peft),
     )

@@ -23,9 +23,10 @@ def run(ctx: StageContext) -> StageResult:
     if ctx.spec.replay is not None:
         replay = earlier_rows(ctx, ctx.spec.replay, tuple(dataset.column_names), "replay")
         dataset = with_replay(dataset, replay, ctx.spec.replay.ratio, ctx.seed)
+    args = trainer_config(SFTConfig, ctx, kind_defaults={})  # first: under ZeRO-3 the model then loads sharded
     trainer = build_trainer(
         SFTTrainer, ctx, load_model(ctx), tokenizer,
-        args=trainer_config(SFTConfig, ctx, kind_defaults={}),
+        args=args,
         train_dataset=dataset,
         peft_config=lora_config(ctx.spec.peft),
     )

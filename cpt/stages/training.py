@@ -5,6 +5,7 @@ final model as a plain Hugging Face folder (LoRA merged in).
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 from pathlib import Path
 from typing import Any
@@ -12,10 +13,12 @@ from typing import Any
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from cpt.errors import Preempted
 from cpt.recipe.base import PeftSpec
 from cpt.runner.atomic import atomic_write_json, commit_folder
 from cpt.runner.checkpoints import CommitCheckpoints
-from cpt.runner.distributed import is_main_process, wait_for_everyone
+from cpt.runner.distributed import is_main_process, wait_for_everyone, zero_stage
+from cpt.runner.preemption import CheckpointOnStop
 from cpt.stages.context import StageContext, StageResult
 from cpt.stages.defaults import fast_defaults, runner_owned
 
@@ -82,10 +85,15 @@ def build_trainer(trainer_cls: type, ctx: StageContext, model, tokenizer, **kwar
 
 
 def train_and_save(trainer, tokenizer, ctx: StageContext) -> StageResult:
-    """Train (resuming if the runner found a checkpoint), then write the final model atomically."""
+    """Train (resuming if the runner found a checkpoint), then write the final model atomically.
+    Raises Preempted, after a complete checkpoint, if the run was asked to stop (runner/preemption.py)."""
     trainer.add_callback(CommitCheckpoints(ctx.checkpoint_dir, ctx.spec.keep_checkpoints))
+    stop = CheckpointOnStop()
+    trainer.add_callback(stop)
     resume = str(ctx.resume_from) if ctx.resume_from else None
     output = trainer.train(resume_from_checkpoint=resume)
+    if stop.stopped_at is not None:
+        raise Preempted(f"stage {ctx.spec.name}: checkpoint saved at step {stop.stopped_at}")
     _save_final(trainer, tokenizer, ctx)
     _write_train_log(trainer, ctx)
     metrics = {k: v for k, v in output.metrics.items() if isinstance(v, (int, float))}
@@ -102,17 +110,30 @@ def _save_final(trainer, tokenizer, ctx: StageContext) -> None:
     wait_for_everyone()
     model = trainer.accelerator.unwrap_model(trainer.model)
     guard = getattr(trainer, "cpt_guard", None)
-    if guard is not None and is_main_process():
-        guard.write_files(model, tmp)  # before merging: O-LoRA reads its adapter's A matrices
     if hasattr(model, "merge_and_unload"):  # LoRA: serve and evaluate the trained model, not the base
-        if is_main_process():
-            model.merge_and_unload().save_pretrained(tmp)
+        with _whole_weights(model):
+            if is_main_process():
+                if guard is not None:
+                    guard.write_files(model, tmp)  # before merging: O-LoRA reads its adapter's A matrices
+                model.merge_and_unload().save_pretrained(tmp)
     else:
-        trainer.save_model(str(tmp))
+        if guard is not None and is_main_process():
+            guard.write_files(model, tmp)
+        trainer.save_model(str(tmp))  # gathers ZeRO-3 shards itself (zero3_save_16bit_model)
     if is_main_process():
         tokenizer.save_pretrained(tmp)
         commit_folder(tmp, ctx.output_dir)
     wait_for_everyone()
+
+
+def _whole_weights(model):
+    """Under ZeRO-3 each rank holds a shard of every weight: gather them on all ranks (a collective)
+    so the main process can merge the adapter into whole matrices. A no-op otherwise."""
+    if zero_stage() != 3:
+        return contextlib.nullcontext()
+    import deepspeed
+
+    return deepspeed.zero.GatheredParameters(list(model.parameters()), modifier_rank=None)
 
 
 def _write_train_log(trainer, ctx: StageContext) -> None:

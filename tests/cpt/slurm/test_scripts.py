@@ -1,0 +1,99 @@
+"""`cpt slurm` writes its sbatch scripts safely: bad option values are refused (exit 2), and hostile
+strings in the recipe path, the overrides or the run directory reach the command as plain arguments:
+the stage script is executed under bash with stand-in `srun` and `scontrol` (no cluster needed) and
+nothing injected runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from cpt.cli import main
+from cpt.recipe.load import load_recipe
+from cpt.slurm.scripts import ClusterShape, write_scripts
+from tests.helpers import REPO, write_recipe
+
+HOSTILE = 'x"; touch {pwned}; echo "$(touch {pwned})`touch {pwned}`'
+
+
+def _recipe(path, output_dir):
+    return write_recipe(path, {
+        "run": {"name": "s", "output_dir": str(output_dir)}, "model": {"name_or_path": "toy"},
+        "stages": [{"name": "a", "kind": "sft", "data": {"toy": "date_format"}},
+                   {"name": "b", "kind": "sft", "data": {"toy": "sorting"}, "eval": False}],
+        "eval": {"tasks": ["date_format"]},
+    })
+
+
+def _stub(bin_dir, name, body):
+    path = bin_dir / name
+    path.write_text("#!/bin/bash\n" + body)
+    path.chmod(0o755)
+
+
+def test_hostile_strings_reach_the_launch_as_plain_arguments(tmp_path):
+    pwned = tmp_path / "PWNED"  # the hostile strings create it, relative to the script's working directory
+    folder = tmp_path / "dir $(touch PWNED) ;x"
+    folder.mkdir()
+    recipe_path = _recipe(folder / "r.yaml", folder / "runs")
+    override = HOSTILE.format(pwned="PWNED")
+    recipe = load_recipe(recipe_path, [])
+    jobs = write_scripts(recipe, recipe_path, [override], folder / "runs" / "s", ClusterShape(nodes=2))
+    assert [j.name for j in jobs] == ["a", "b", "eval", "report"]
+    assert [j.depends_on for j in jobs] == [[], ["a"], ["b"], ["eval"]]
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    args_file = tmp_path / "srun_args.json"
+    # Stand-ins: srun records its arguments; scontrol answers the two questions the script asks.
+    _stub(bin_dir, "srun", f'{sys.executable} -c "import json,sys; json.dump(sys.argv[1:], open(\'{args_file}\', \'w\'))" "$@"\n')
+    _stub(bin_dir, "scontrol", 'case "$2" in hostnames) echo n1;; node) echo "NodeName=n1 NodeAddr=10.0.0.7 Port=1";; esac\n')
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "SLURM_JOB_ID": "1234",
+           "SLURM_JOB_NODELIST": "n[1-2]"}
+    result = subprocess.run(["bash", str(jobs[0].path)], env=env, cwd=tmp_path, capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert not pwned.exists(), "a string from the recipe or the command line ran as a command"
+
+    args = json.loads(args_file.read_text())
+    assert override in args and str(recipe_path.resolve()) in args
+    assert args[args.index("--main_process_ip") + 1] == "10.0.0.7"
+    assert args[args.index("--main_process_port") + 1] == str(29500 + 1234 % 1000)
+    assert args[args.index("--num_processes") + 1] == "2"
+    assert args[-3:] == ["--until", "a", "--no-eval"]
+    eval_script = jobs[2].path.read_text()
+    assert "#SBATCH --array=0-1" in eval_script and "checkpoints=(base a)" in eval_script
+
+
+@pytest.mark.parametrize("option, message", [
+    (["--partition", "gpu;rm -rf /"], "--partition 'gpu;rm -rf /': expected a partition name"),
+    (["--time", "1 day"], "--time '1 day': expected a Slurm time limit"),
+    (["--nodes", "0"], "--nodes and --procs-per-node must be 1 or more"),
+    (["--launch", "zero9"], "--launch zero9: neither a config in recipes/launch/"),
+])
+def test_bad_options_exit_2_before_writing(tmp_path, capsys, option, message):
+    recipe_path = _recipe(tmp_path / "r.yaml", tmp_path / "runs")
+    assert main(["slurm", str(recipe_path), *option]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_status_before_submitting_names_the_missing_file(tmp_path, capsys):
+    assert main(["slurm", "status", str(tmp_path)]) == 2
+    assert f"{tmp_path}/slurm/jobs.json not found" in capsys.readouterr().err
+
+
+def test_launch_configs_say_what_their_names_say():
+    configs = {name: yaml.safe_load((REPO / "recipes" / "launch" / f"{name}.yaml").read_text())
+               for name in ("ddp", "zero2", "zero3")}
+    assert configs["ddp"]["distributed_type"] == "MULTI_GPU"
+    for stage in (2, 3):
+        deepspeed = configs[f"zero{stage}"]["deepspeed_config"]
+        assert deepspeed["zero_stage"] == stage
+        assert deepspeed["deepspeed_multinode_launcher"] == "standard"  # pdsh would start one process per node
+    assert configs["zero3"]["deepspeed_config"]["zero3_save_16bit_model"] is True
