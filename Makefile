@@ -47,6 +47,7 @@ bench: install
 	$(PYTHON) benchmarks/smollm2_sft.py
 	$(PYTHON) benchmarks/grpo_step.py
 	OMP_NUM_THREADS=1 $(PYTHON) benchmarks/mixing.py
+	$(PYTHON) benchmarks/distributed.py
 
 # Every guard on a 4-task sequence: the toy (3 seeds, ~40 min on 2 CPU cores), then SmolLM2-135M (~1 h).
 bench-forgetting: install
