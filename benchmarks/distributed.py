@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import machine, write_result  # noqa: E402
+from common import machine, write_result
 
 REPO = Path(__file__).resolve().parents[1]
 SETUPS = {  # name -> accelerate launch arguments (None: no launcher, one process)
@@ -108,7 +108,7 @@ def main() -> None:
     for row in rows:
         row["throughput_vs_1_process"] = round(row["samples_per_s"] / single, 2)
         print(f"{row['setup']:<12} {row['samples_per_s']:>9.1f} {row['throughput_vs_1_process']:>9.2f} "
-              f"{str(row['peak_rss_mb_per_rank']):>22} {str(row['optimizer_mb_per_rank']):>22}")
+              f"{row['peak_rss_mb_per_rank']!s:>22} {row['optimizer_mb_per_rank']!s:>22}")
     write_result({"benchmark": "distributed", "machine": machine(), "params": params, "steps": args.steps,
                   "rows": rows}, args.out, "distributed.json")
 

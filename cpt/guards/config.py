@@ -21,6 +21,9 @@ from cpt.stages.earlier_data import EarlierDataSpec
 
 GUARD_METHODS = ("olora", "osf", "kl_anchor")
 ADAPTER_GUARDS = ("olora", "osf")  # guards that wrap the model in a PEFT adapter (so no `peft:` beside them)
+# Guards that need every weight whole on each rank while training, so not under ZeRO-3: OSF decomposes and
+# projects each matrix, the KL anchor runs a second full model beside the trained one.
+WHOLE_WEIGHT_GUARDS = ("osf", "kl_anchor")
 
 # The paper applies O-LoRA to the attention query and value projections (Wang et al. 2023, sec. 4).
 OLORA_TARGETS = ["q_proj", "v_proj"]

@@ -68,10 +68,10 @@ def main_process_first():
 
 def launch_description() -> str:
     """How this run was launched, from accelerate's environment: '2 processes, DeepSpeed ZeRO-3'."""
-    count = num_processes()
+    count, stage = num_processes(), zero_stage()
     text = f"{count} process{'es' if count > 1 else ''}"
-    if os.environ.get("ACCELERATE_USE_DEEPSPEED", "").lower() == "true":
-        return f"{text}, DeepSpeed ZeRO-{zero_stage()}"
+    if stage is not None:
+        return f"{text}, DeepSpeed ZeRO-{stage}"
     return f"{text}, DDP" if count > 1 else text
 
 

@@ -8,16 +8,13 @@ from pathlib import Path
 
 from cpt.data.rows import EVAL_SHAPES, PREFERENCE_SHAPES, PROMPT_SHAPES, SFT_SHAPES, TEXT_SHAPES, check_source
 from cpt.errors import UserError
+from cpt.guards.config import WHOLE_WEIGHT_GUARDS
 from cpt.models import check_model_spec
 from cpt.recipe.base import DataSource
 from cpt.recipe.schema import Recipe
 from cpt.rewards import resolve_reward
 from cpt.rollouts import require_vllm
 from cpt.runner.distributed import zero_stage
-
-# Guards that need every weight whole on each rank while training: OSF decomposes and projects each
-# matrix, the KL anchor runs a second full model beside the trained one. ZeRO-3 shards both.
-_NOT_UNDER_ZERO3 = {"osf", "kl_anchor"}
 
 
 def preflight(recipe: Recipe) -> None:
@@ -40,7 +37,7 @@ def _check_stage_extras(stage) -> None:
     """What a dpo or grpo stage names beyond its data: a reference folder, rewards, a rollout backend."""
     where = f"stage {stage.name}"
     guard = getattr(stage, "guard", None)
-    if guard is not None and guard.method in _NOT_UNDER_ZERO3 and zero_stage() == 3:
+    if guard is not None and guard.method in WHOLE_WEIGHT_GUARDS and zero_stage() == 3:
         raise UserError(f"{where}: guard.method {guard.method} does not run under DeepSpeed ZeRO-3 (it needs "
                         "each weight whole on every rank); launch with recipes/launch/zero2.yaml or ddp.yaml")
     reference = getattr(stage, "reference", None)

@@ -62,7 +62,6 @@ def check_shape(shape: ClusterShape) -> None:
         raise UserError(f"--time {shape.time!r}: expected a Slurm time limit (MM, HH:MM:SS or D-HH:MM:SS)")
     if shape.grace_seconds < 1:
         raise UserError("--grace must be at least 1 second")
-    launch_config_path(shape.launch)
 
 
 def launch_config_path(launch: str) -> Path:
@@ -86,9 +85,9 @@ def write_scripts(recipe: Recipe, recipe_path: Path, overrides: list[str], run_d
                   shape: ClusterShape) -> list[JobScript]:
     """Write RUN_DIR/slurm/*.sbatch; return the jobs in submission order with their dependencies."""
     check_shape(shape)
+    common = _common_values(recipe, recipe_path, overrides, run_dir, shape)  # checks --launch
     folder = run_dir / "slurm"
     (folder / "logs").mkdir(parents=True, exist_ok=True)
-    common = _common_values(recipe, recipe_path, overrides, run_dir, shape)
     jobs: list[JobScript] = []
     for spec in recipe.stages:
         path = folder / f"{len(jobs):02d}-{spec.name}.sbatch"

@@ -110,15 +110,14 @@ def _save_final(trainer, tokenizer, ctx: StageContext) -> None:
     wait_for_everyone()
     model = trainer.accelerator.unwrap_model(trainer.model)
     guard = getattr(trainer, "cpt_guard", None)
-    if hasattr(model, "merge_and_unload"):  # LoRA: serve and evaluate the trained model, not the base
-        with _whole_weights(model):
-            if is_main_process():
-                if guard is not None:
-                    guard.write_files(model, tmp)  # before merging: O-LoRA reads its adapter's A matrices
+    merging = hasattr(model, "merge_and_unload")  # LoRA: serve and evaluate the trained model, not the base
+    with _whole_weights(model) if merging else contextlib.nullcontext():
+        if is_main_process():
+            if guard is not None:
+                guard.write_files(model, tmp)  # before merging: O-LoRA reads its adapter's A matrices
+            if merging:
                 model.merge_and_unload().save_pretrained(tmp)
-    else:
-        if guard is not None and is_main_process():
-            guard.write_files(model, tmp)
+    if not merging:
         trainer.save_model(str(tmp))  # gathers ZeRO-3 shards itself (zero3_save_16bit_model)
     if is_main_process():
         tokenizer.save_pretrained(tmp)

@@ -76,9 +76,9 @@ def test_requeued_stage_resumes_and_matches_an_uninterrupted_run(slurm_cluster, 
         job = _submit(slurm_cluster, recipe(name))["a"]
         stage = tmp_path / name / "stages" / "a"
         if name == "requeued":
-            _wait_for(lambda: (stage / "checkpoints" / "checkpoint-40" / "COMPLETE").exists(), tmp_path / name)
+            _wait_for(lambda stage=stage: (stage / "checkpoints" / "checkpoint-40" / "COMPLETE").exists(), tmp_path / name)
             subprocess.run(["scontrol", "requeue", job], env={**os.environ, "SLURM_CONF": slurm_cluster}, check=True)
-        _wait_for(lambda: (stage / "model" / "COMPLETE").exists() or
+        _wait_for(lambda stage=stage, job=job: (stage / "model" / "COMPLETE").exists() or
                   _job_state(slurm_cluster, job) in ("FAILED", "CANCELLED", "TIMEOUT"), tmp_path / name)
         manifest = json.loads((tmp_path / name / "manifest.json").read_text())
         assert (manifest["stages"]["a"]["status"], manifest["stages"]["a"]["global_step"]) == ("done", 120)
