@@ -13,6 +13,8 @@
 
 User errors print one message and exit 2; nothing already written is touched. A run asked to stop
 (SIGTERM, SIGUSR1, $CPT_STOP_FILE) checkpoints and exits 75: rerun the same command to resume.
+A non-finite loss stops its stage with exit 3, a full disk or unwritable output with exit 74;
+complete checkpoints are kept in both cases.
 """
 
 from __future__ import annotations
@@ -22,7 +24,16 @@ import os
 import sys
 from pathlib import Path
 
-from cpt.errors import PREEMPTED_EXIT, USER_ERROR_EXIT, Preempted, UserError
+from cpt.errors import (
+    DIVERGED_EXIT,
+    PREEMPTED_EXIT,
+    STORAGE_EXIT,
+    USER_ERROR_EXIT,
+    Preempted,
+    StorageError,
+    TrainingDiverged,
+    UserError,
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -35,6 +46,12 @@ def main(argv: list[str] | None = None) -> int:
     except Preempted as exc:
         _tell(f"cpt: {exc}; rerun the same command to resume")
         return PREEMPTED_EXIT
+    except StorageError as exc:
+        _tell(f"cpt: error: {exc}")
+        return STORAGE_EXIT
+    except TrainingDiverged as exc:
+        _tell(f"cpt: error: {exc}")
+        return DIVERGED_EXIT
     except KeyboardInterrupt:
         print("cpt: interrupted; rerun the same command to resume", file=sys.stderr)
         return 130
@@ -114,7 +131,8 @@ def _cmd_plan(args) -> int:
 def _cmd_run(args) -> int:
     from cpt.runner.distributed import init_distributed, shutdown
     from cpt.runner.preemption import install_stop_handlers
-    from cpt.runner.run import run_recipe
+    from cpt.runner.run import run_dir_of, run_recipe
+    from cpt.runner.storage import reported_storage_errors
 
     _quiet_library_progress()
     install_stop_handlers()
@@ -123,7 +141,8 @@ def _cmd_run(args) -> int:
     if args.overrides:
         text += "\n# command-line overrides:\n" + "".join(f"#   {o}\n" for o in args.overrides)
     try:
-        run_recipe(recipe, text, until=args.until, with_eval=args.with_eval)
+        with reported_storage_errors(run_dir_of(recipe)):
+            run_recipe(recipe, text, until=args.until, with_eval=args.with_eval)
     finally:
         shutdown()
     return 0
@@ -155,9 +174,11 @@ def _cmd_slurm(args) -> int:
 
 def _cmd_eval(args) -> int:
     from cpt.runner.eval_run import evaluate_run
+    from cpt.runner.storage import reported_storage_errors
 
     _quiet_library_progress()
-    print("\n".join(evaluate_run(args.run_dir, args.stage, args.tasks)))
+    with reported_storage_errors(args.run_dir):
+        print("\n".join(evaluate_run(args.run_dir, args.stage, args.tasks)))
     return 0
 
 

@@ -5,6 +5,8 @@ Anything a user can fix (a bad recipe, a missing file, a malformed data line) ra
 """
 
 USER_ERROR_EXIT = 2
+DIVERGED_EXIT = 3  # a stage met a non-finite loss or gradient (cpt/stages/bad_batches.py)
+STORAGE_EXIT = 74  # EX_IOERR: the disk is full or the output is not writable (cpt/runner/storage.py)
 PREEMPTED_EXIT = 75  # EX_TEMPFAIL, "try again": the run was asked to stop and saved its work (sbatch requeues on it)
 
 
@@ -14,3 +16,11 @@ class UserError(Exception):
 
 class Preempted(Exception):
     """The run stopped because a stop was asked for (cpt/runner/preemption.py); its work so far is saved."""
+
+
+class TrainingDiverged(Exception):
+    """A stage met a non-finite loss or gradient and stopped before the update; its checkpoints are good."""
+
+
+class StorageError(Exception):
+    """Writing the run failed for lack of space or permission; nothing half-written counts as done."""

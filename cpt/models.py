@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from cpt.data.encoding import decode_utf8
 from cpt.errors import UserError
 from cpt.pretrained import ensure_named_model, import_gguf, is_gguf_name, lookup
 from cpt.pretrained.cache import read_marker
@@ -27,12 +28,33 @@ def resolve_base_model(spec: ModelSpec) -> str:
         return str(_as_user_error("model.name_or_path", import_gguf, path))
     if not path.exists() and lookup(spec.name_or_path):
         return str(_as_user_error("model.name_or_path", ensure_named_model, spec.name_or_path))
+    return _local_folder(spec.name_or_path) or _hub_model(spec)
+
+
+def _local_folder(name: str) -> str | None:
+    """The model folder `name` names, resolved; None for a hub name. A folder that is missing or
+    holds no config.json is a UserError."""
+    path = Path(name).expanduser()
     if path.exists():
         if not (path / "config.json").is_file():
             raise UserError(f"model.name_or_path: {path} has no config.json (expected a Hugging Face model folder)")
         return str(path.resolve())
-    if _looks_local(spec.name_or_path):
-        raise UserError(f"model.name_or_path: folder {spec.name_or_path} not found")
+    if _looks_local(name):
+        raise UserError(f"model.name_or_path: folder {name} not found")
+    return None
+
+
+def _hub_model(spec: ModelSpec) -> str:
+    """A hub name whose config can be had (from the cache, or the hub when online). Checked here, before
+    the run directory changes: otherwise the first stage fails loading it with a library traceback."""
+    from transformers import AutoConfig
+
+    try:
+        AutoConfig.from_pretrained(spec.name_or_path, trust_remote_code=spec.trust_remote_code)
+    except (OSError, ValueError) as exc:
+        reason = str(exc).strip().split("\n")[0][:200]
+        raise UserError(f"model.name_or_path: {spec.name_or_path} is not a local folder, and no such model "
+                        f"could be loaded from the Hugging Face hub or its cache ({reason})") from None
     return spec.name_or_path
 
 
@@ -57,19 +79,37 @@ def base_identity(spec: ModelSpec, resolved: str) -> dict:
 def check_model_spec(spec: ModelSpec) -> None:
     """Preflight of what can be checked without loading: local folders, GGUF files' headers, template files.
 
-    A named model is not fetched here (that is a download and an import): `cpt plan` stays quick and offline.
+    A named model is not fetched here (that is a download and an import), nor is a hub model's config
+    (`resolve_base_model` does that before a run starts): `cpt plan` stays quick and offline.
     """
     name = spec.name_or_path
     if is_gguf_name(name):
         _as_user_error("model.name_or_path", check_gguf_header, Path(name).expanduser())
     elif name != TOY_MODEL and not (lookup(name) and not Path(name).expanduser().exists()):
-        resolve_base_model(spec)
+        _local_folder(name)
     tokenizer = spec.tokenizer
     if tokenizer and _looks_local(tokenizer) and not Path(tokenizer).expanduser().is_dir():
         raise UserError(f"model.tokenizer: folder {tokenizer} not found")
-    template = spec.chat_template
-    if template and template.endswith(".jinja") and not Path(template).is_file():
-        raise UserError(f"model.chat_template: file {template} not found")
+    if spec.chat_template:
+        _check_chat_template(spec.chat_template)
+
+
+def _check_chat_template(template: str) -> None:
+    """A `.jinja` file that exists, or template text, that Jinja parses: a broken template would
+    otherwise fail only when the first stage formats its rows, after the run directory has changed."""
+    from jinja2 import TemplateSyntaxError
+    from jinja2.sandbox import ImmutableSandboxedEnvironment  # what transformers renders chat templates with
+
+    where = "model.chat_template"
+    if template.endswith(".jinja"):
+        path = Path(template)
+        if not path.is_file():
+            raise UserError(f"{where}: file {template} not found")
+        where, template = f"{where}: {path}", decode_utf8(path.read_bytes(), f"{where}: {path}")
+    try:
+        ImmutableSandboxedEnvironment(extensions=["jinja2.ext.loopcontrols"]).parse(template)
+    except TemplateSyntaxError as exc:
+        raise UserError(f"{where}:{exc.lineno}: not a valid Jinja template ({exc.message})") from None
 
 
 def _as_user_error(key: str, function, *args):
@@ -81,5 +121,15 @@ def _as_user_error(key: str, function, *args):
 
 
 def _looks_local(name: str) -> bool:
-    """A path the user meant as a folder here, not a hub name like `org/model`."""
-    return name.startswith(("/", "./", "../", "~"))
+    """A path the user meant as a folder here, not a hub name like `org/model`: it starts like a path,
+    or it cannot be a hub name (`models/base/v2` has two slashes) and would fail only when loaded."""
+    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub.utils import validate_repo_id
+
+    if name.startswith(("/", "./", "../", "~")):
+        return True
+    try:
+        validate_repo_id(name)
+    except HFValidationError:
+        return True
+    return False

@@ -15,6 +15,7 @@ from typing import Any
 
 from datasets import Dataset
 
+from cpt.data.encoding import decode_utf8
 from cpt.errors import UserError
 from cpt.recipe.base import DataSource
 
@@ -25,6 +26,9 @@ EVAL_SHAPES = (("prompt", "answer"),)
 PREFERENCE_SHAPES = (("prompt", "chosen", "rejected"), ("chosen", "rejected"))
 PROMPT_SHAPES = (("prompt", "answer"), ("prompt",))
 LOCAL_SUFFIXES = (".jsonl", ".json", ".parquet", ".txt")
+# Fields that hold text, or (conversational rows, as TRL takes them) a list of chat messages.
+TEXT_OR_CHAT_FIELDS = ("prompt", "completion", "chosen", "rejected")
+MAX_LISTED_NAME = 40  # a field name longer than this is cut in messages (a broken line can have a huge one)
 
 
 def load_rows(source: DataSource, shapes: tuple[tuple[str, ...], ...]) -> Dataset:
@@ -53,6 +57,8 @@ def _local_path(source: DataSource) -> Path:
 
         return toy_path(source.toy, source.split)
     path = Path(source.path)
+    if path.is_dir():
+        raise UserError(f"{path}: is a directory, not a data file")
     if not path.is_file():
         raise UserError(f"{path}: data file not found")
     if path.suffix not in LOCAL_SUFFIXES:
@@ -62,68 +68,131 @@ def _local_path(source: DataSource) -> Path:
 
 def _checked_rows(path: Path, shapes) -> Iterator[dict[str, Any]]:
     shape = None
+    kinds: dict[str, tuple[str, str]] = {}  # field -> (kind of value, where first seen)
     count = 0
     for where, row in _raw_rows(path):
+        if not isinstance(row, dict):  # checked on every row: the first one fixes the shape only
+            raise UserError(f"{where}: expected a JSON object with {_shapes_text(shapes)}, got {type(row).__name__}")
         shape = shape or _shape_of(row, shapes, where)
-        missing = [f for f in shape if not _present(row.get(f))]
-        if missing:
-            raise UserError(f"{where}: missing or empty field '{missing[0]}' (rows here have {', '.join(shape)})")
+        _check_fields(row, shape, where, kinds)
         count += 1
         yield {f: row[f] for f in shape}
     if count == 0:
         raise UserError(f"{path}: no rows (expected rows with {_shapes_text(shapes)})")
 
 
+def _check_fields(row: dict, shape: tuple[str, ...], where: str, kinds: dict[str, tuple[str, str]]) -> None:
+    """Every field of `shape` present, of a usable type, and of the same kind as on earlier rows
+    (a column cannot mix text and numbers, or text and chat messages)."""
+    missing = [f for f in shape if not _present(row.get(f))]
+    if missing:
+        raise UserError(f"{where}: missing or empty field '{missing[0]}' (rows here have {', '.join(shape)})")
+    for field in shape:
+        problem = _field_problem(field, row[field])
+        if problem:
+            raise UserError(f"{where}: {problem}")
+        kind = _kind(row[field])
+        first_kind, first_where = kinds.setdefault(field, (kind, where))
+        if kind != first_kind:
+            raise UserError(f"{where}: field '{field}' is {kind} here but {first_kind} at {first_where}; "
+                            "give every row the same kind")
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, str):
+        return "text"
+    return "a list of chat messages" if isinstance(value, list) else "a number"
+
+
 def _raw_rows(path: Path) -> Iterator[tuple[str, Any]]:
     if path.suffix == ".parquet":
-        import pyarrow.parquet as pq
-
-        for i, row in enumerate(pq.read_table(path).to_pylist()):
-            yield f"{path}: row {i + 1}", row
+        yield from _parquet_rows(path)
         return
+    if path.suffix == ".json":
+        yield from _json_array_rows(path, decode_utf8(path.read_bytes(), str(path)))
+        return
+    with path.open("rb") as handle:  # bytes, decoded line by line: a bad byte is reported with its line
+        for lineno, raw in enumerate(handle, start=1):
+            line = decode_utf8(raw, str(path), first_line=lineno)
+            if line.strip():
+                yield f"{path}:{lineno}", _parse_line(path, lineno, line)
+
+
+def _parquet_rows(path: Path) -> Iterator[tuple[str, Any]]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     try:
-        with path.open(encoding="utf-8") as handle:
-            if path.suffix == ".json":
-                yield from _json_array_rows(path, handle.read())
-                return
-            for lineno, line in enumerate(handle, start=1):
-                if line.strip():
-                    yield f"{path}:{lineno}", _parse_line(path, lineno, line)
-    except UnicodeDecodeError as exc:
-        raise UserError(f"{path}: not UTF-8 text (bad byte at offset {exc.start})") from None
+        table = pq.read_table(path)
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        raise UserError(f"{path}: not a readable Parquet file ({str(exc)[:200]})") from None
+    for i, row in enumerate(table.to_pylist()):
+        yield f"{path}: row {i + 1}", row
 
 
 def _parse_line(path: Path, lineno: int, line: str) -> Any:
     if path.suffix == ".txt":
-        return {"text": line.rstrip("\n")}
+        return {"text": line.rstrip("\r\n")}
+    return _json(line, path, lineno)
+
+
+def _json(text: str, path: Path, lineno: int | None = None) -> Any:
+    """Parsed JSON of line `lineno` (None: the whole file). An error names the line and column, never
+    the text: a line can be megabytes."""
     try:
-        return json.loads(line)
+        return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise UserError(f"{path}:{lineno}: not valid JSON ({exc.msg} at column {exc.colno})") from None
+        where = f"{path}:{lineno or exc.lineno}"
+        raise UserError(f"{where}: not valid JSON ({exc.msg} at column {exc.colno})") from None
+    except RecursionError:
+        raise UserError(f"{path}:{lineno or 1}: JSON nested too deeply") from None
 
 
 def _json_array_rows(path: Path, text: str) -> Iterator[tuple[str, Any]]:
-    try:
-        rows = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise UserError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from None
+    rows = _json(text, path)
     if not isinstance(rows, list):
         raise UserError(f"{path}: expected a JSON array of rows")
     for i, row in enumerate(rows):
         yield f"{path}: row {i + 1}", row
 
 
-def _shape_of(row: Any, shapes, where: str) -> tuple[str, ...]:
-    if not isinstance(row, dict):
-        raise UserError(f"{where}: expected a JSON object with {_shapes_text(shapes)}, got {type(row).__name__}")
+def _shape_of(row: dict, shapes, where: str) -> tuple[str, ...]:
     for shape in shapes:  # by keys, so an empty value is reported as such below
         if all(f in row for f in shape):
             return shape
-    raise UserError(f"{where}: expected fields {_shapes_text(shapes)}; found {', '.join(row) or 'none'}")
+    found = ", ".join(_short_name(str(key)) for key in list(row)[:10]) + (", ..." if len(row) > 10 else "")
+    raise UserError(f"{where}: expected fields {_shapes_text(shapes)}; found {found or 'none'}")
+
+
+def _short_name(name: str) -> str:
+    return name if len(name) <= MAX_LISTED_NAME else f"{name[:MAX_LISTED_NAME]}... ({len(name)} characters)"
 
 
 def _present(value: Any) -> bool:
     return value is not None and value != "" and value != []
+
+
+def _field_problem(field: str, value: Any) -> str | None:
+    """Why `value` cannot be row field `field` (a number where text belongs, a broken chat), or None.
+    Caught here, the row is named; past here it fails inside a trainer after the run has started."""
+    if field == "answer":
+        ok = isinstance(value, (str, int, float)) and not isinstance(value, bool)
+        return None if ok else f"field 'answer' must be a string or a number; got {type(value).__name__}"
+    if field == "messages" or (field in TEXT_OR_CHAT_FIELDS and isinstance(value, list)):
+        return _chat_problem(field, value)
+    if not isinstance(value, str):
+        chat = " or a list of chat messages" if field in TEXT_OR_CHAT_FIELDS else ""
+        return f"field '{field}' must be text (a string){chat}; got {type(value).__name__}"
+    return None
+
+
+def _chat_problem(field: str, messages: Any) -> str | None:
+    if not isinstance(messages, list):
+        return f"field '{field}' must be a list of {{role, content}} messages; got {type(messages).__name__}"
+    for number, message in enumerate(messages, start=1):
+        if not isinstance(message, dict) or not isinstance(message.get("role"), str) or "content" not in message:
+            return f"field '{field}': message {number} is not a {{role, content}} object"
+    return None
 
 
 def _shapes_text(shapes) -> str:

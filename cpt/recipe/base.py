@@ -7,9 +7,23 @@ the embedded toy suite.
 
 from __future__ import annotations
 
-from typing import Literal
+import re
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+FOLDER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+
+
+def check_folder_name(name: str) -> str:
+    """A run, stage or eval task name, which becomes a folder inside the run directory: no '/', no '..'."""
+    if not FOLDER_NAME.fullmatch(name):
+        raise ValueError("cannot name a folder inside the run directory: use letters, digits, '_', '.' and '-', "
+                         "starting with a letter or digit (no '/', no '..')")
+    return name
+
+
+FolderName = Annotated[str, AfterValidator(check_folder_name)]
 
 
 class StrictModel(BaseModel):

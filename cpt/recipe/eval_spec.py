@@ -17,14 +17,14 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from cpt.recipe.base import StrictModel, check_unique
+from cpt.recipe.base import FolderName, StrictModel, check_unique
 from cpt.toy.tasks import TOY_TASKS
 
 EMBEDDED_TASKS = TOY_TASKS
 
 
 class EvalTaskSpec(StrictModel):
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=100)
+    name: FolderName = Field(max_length=100)
     toy: str | None = Field(None, description="an embedded task (the default when the name is one)")
     path: str | None = Field(None, description="a .jsonl file of {prompt, answer} rows")
     lm_eval: str | None = Field(None, description="a task lm-eval knows (the default for other names)")

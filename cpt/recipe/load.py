@@ -13,46 +13,88 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from cpt.data.encoding import decode_utf8
 from cpt.errors import UserError
 from cpt.guards.config import GUARD_METHODS
 from cpt.recipe.overrides import apply_overrides
 from cpt.recipe.schema import STAGE_KINDS, Recipe
 from cpt.recipe.yaml_io import safe_load
 
+RECIPE_KEYS = "run, model, stages, eval, launch"
+
 
 def load_recipe(path: str | Path, overrides: list[str] = ()) -> Recipe:
-    """Parse, override and validate. Raises `UserError` naming the file and key on any problem."""
+    """Parse, override and validate. Raises `UserError` naming the file and key on any problem
+    (and the override, when a command-line override set the key)."""
     path = Path(path)
     raw = _read_yaml(path)
-    raw = apply_overrides(raw, list(overrides))
+    set_by = apply_overrides(raw, list(overrides))
     try:
         return Recipe.model_validate(raw)
     except ValidationError as exc:
-        lines = [line for err in exc.errors() for line in _format_error(err, raw).split("\n")]
+        lines = [line for err in exc.errors() for line in _format_error(err, raw, set_by).split("\n")]
         raise UserError(f"{path}: invalid recipe\n  " + "\n  ".join(lines)) from None
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
+    if path.is_dir():
+        raise UserError(f"{path}: is a directory, not a recipe file")
     if not path.is_file():
         raise UserError(f"{path}: recipe file not found")
     try:
-        raw = safe_load(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError:
-        raise UserError(f"{path}: not a UTF-8 text file") from None
+        raw = safe_load(decode_utf8(path.read_bytes(), str(path)))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 1}" if mark else ""
-        raise UserError(f"{path}{where}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+        raise UserError(f"{path}{where}: not valid YAML ({getattr(exc, 'problem', None) or exc})") from None
+    except RecursionError:
+        raise UserError(f"{path}: nested too deeply to be a recipe") from None
+    if raw is None:
+        raise UserError(f"{path}: the recipe is empty (expected a mapping with keys {RECIPE_KEYS})")
     if not isinstance(raw, dict):
-        raise UserError(f"{path}: expected a mapping with keys run, model, stages, eval, launch")
+        raise UserError(f"{path}: expected a mapping with keys {RECIPE_KEYS} at the top level, got {_a(raw)}")
     return raw
+
+
+def _a(value: Any) -> str:
+    """'a list', 'a string', ... for a YAML value of the wrong kind."""
+    names = {list: "a list", str: "a string", int: "a number", float: "a number", bool: "true/false"}
+    return names.get(type(value), type(value).__name__)
 
 
 DISCRIMINATED = {"kind": STAGE_KINDS, "method": GUARD_METHODS}  # a union's tag field -> its valid values
 
 
-def _format_error(err: dict, raw: dict) -> str:
+# Pydantic's wording for a value of the wrong container type, in the recipe's (YAML) terms.
+WRONG_CONTAINER = {
+    "dict_type": "expected a mapping (key: value lines)",
+    "model_type": "expected a mapping (key: value lines)",
+    "model_attributes_type": "expected a mapping (key: value lines)",
+    "list_type": "expected a list",
+}
+
+
+def _format_error(err: dict, raw: dict, set_by: dict[tuple, str]) -> str:
+    """One line per problem; a line about a key an override set (or a key inside it, or above it) names it."""
     loc = _strip_union_tags(err["loc"], raw)
+    kind, msg = err["type"], err["msg"].removeprefix("Value error, ")
+    if kind == "value_error" and ("\n" in msg or loc[-1:] == ("train",)):  # one line per trainer setting
+        where = _loc_label(loc, raw)
+        lines = [(loc + (line.partition(":")[0],), f"{where}.{line}") for line in msg.split("\n")]
+    else:
+        lines = [(loc, _describe_error(err, loc, raw))]
+    return "\n".join(text + _overrides_at(at, set_by) for at, text in lines)
+
+
+def _overrides_at(loc: tuple, set_by: dict[tuple, str]) -> str:
+    """' (from override ...)' naming the overrides that set `loc`, a key inside it or a key above it."""
+    hits = [text for path, text in set_by.items() if loc and (path[: len(loc)] == loc or loc[: len(path)] == path)]
+    if not hits:
+        return ""
+    return f" (from override{'s' if len(hits) > 1 else ''} " + ", ".join(f"'{hit}'" for hit in hits) + ")"
+
+
+def _describe_error(err: dict, loc: tuple, raw: dict) -> str:
     where = _loc_label(loc, raw)
     kind, msg = err["type"], err["msg"].removeprefix("Value error, ")
     if kind == "extra_forbidden":
@@ -67,8 +109,9 @@ def _format_error(err: dict, raw: dict) -> str:
         return f"{where}.{field}: '{context.get('tag')}' is not {what} (expected one of: {expected})"
     if kind == "missing":
         return f"{where}: required key is missing"
-    if "\n" in msg or loc[-1:] == ("train",):  # one line per trainer setting
-        return "\n".join(f"{where}.{line}" for line in msg.split("\n"))
+    if kind in WRONG_CONTAINER:
+        got = err.get("input")
+        return f"{where}: {WRONG_CONTAINER[kind]}" + (f", got {_a(got)} {got!r}" if _short_scalar(got) else "")
     return f"{where}: {msg}" + (f" (got {err['input']!r})" if _short_scalar(err.get("input")) else "")
 
 

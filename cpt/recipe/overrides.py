@@ -16,12 +16,15 @@ from cpt.errors import UserError
 from cpt.recipe.yaml_io import safe_load
 
 
-def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    """Return `raw` with each override applied in order; schema validation runs afterwards."""
+def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[tuple, str]:
+    """Apply each override to `raw` in place, in order; schema validation runs afterwards.
+    Returns where each one landed, as a location like pydantic's (`('stages', 0, 'train')`) -> the
+    override's text, so that a validation error there can name the override as well as the key."""
+    landed = {}
     for override in overrides:
         path, value = _parse(override)
-        _set(raw, path, value, override)
-    return raw
+        landed[_set(raw, path, value, override)] = override
+    return landed
 
 
 def _parse(override: str) -> tuple[list[str], Any]:
@@ -35,20 +38,24 @@ def _parse(override: str) -> tuple[list[str], Any]:
     return key.split("."), value
 
 
-def _set(node: Any, path: list[str], value: Any, override: str) -> None:
+def _set(node: Any, path: list[str], value: Any, override: str) -> tuple:
+    """Set `value` at `path`; return the location it was set at, list items by index."""
+    location = []
     for depth, part in enumerate(path):
         last = depth == len(path) - 1
         where = ".".join(path[: depth + 1])
         if isinstance(node, list):
             index = _list_index(node, part, where, override)
+            location.append(index)
             if last:
                 node[index] = value
-                return
+                return tuple(location)
             node = node[index]
         elif isinstance(node, dict):
+            location.append(part)
             if last:
                 node[part] = value
-                return
+                return tuple(location)
             node = node.setdefault(part, {})
         else:
             raise UserError(f"override '{override}': '{where}' is inside a value that is not a mapping")
@@ -60,9 +67,8 @@ def _list_index(items: list, part: str, where: str, override: str) -> int:
         if -len(items) <= index < len(items):
             return index % len(items)
         raise UserError(f"override '{override}': '{where}' is out of range (the list has {len(items)} items)")
-    names = [item.get("name") for item in items if isinstance(item, dict)]
+    names = [item.get("name") if isinstance(item, dict) else None for item in items]  # aligned with items
     if part in names:
         return names.index(part)
-    raise UserError(
-        f"override '{override}': no item named '{part}' at '{where}' (names: {', '.join(map(str, names))})"
-    )
+    listed = ", ".join(str(name) for name in names if name is not None)
+    raise UserError(f"override '{override}': no item named '{part}' at '{where}' (names: {listed})")

@@ -15,7 +15,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from cpt.recipe.base import StrictModel, check_unique
+from cpt.recipe.base import FolderName, StrictModel, check_unique
 from cpt.recipe.eval_spec import EvalSpec, EvalTaskSpec  # noqa: F401  (EvalTaskSpec re-exported)
 from cpt.stages.cpt_config import CPTStageSpec
 from cpt.stages.dpo_config import DPOStageSpec
@@ -31,9 +31,9 @@ Stage = Annotated[CPTStageSpec | SFTStageSpec | DPOStageSpec | GRPOStageSpec, Fi
 
 
 class RunSpec(StrictModel):
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=100)
+    name: FolderName = Field(max_length=100)
     output_dir: str = Field("runs", description="the run directory is OUTPUT_DIR/NAME")
-    seed: int = 0
+    seed: int = Field(0, ge=0, lt=2**32, description="numpy takes 0 .. 2**32 - 1")
 
 
 class ModelSpec(StrictModel):

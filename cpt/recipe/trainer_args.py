@@ -22,6 +22,33 @@ RUNNER_OWNED_KEYS = {
     "push_to_hub": "outputs stay in the run directory",
 }
 
+# Numbers the configs take without a word but that fail (or silently do something else) only once
+# training has started, after the run directory has changed: setting -> (test, what it must be).
+_AT_LEAST_1 = (lambda v: v >= 1, "at least 1")
+_AT_LEAST_0 = (lambda v: v >= 0, "at least 0")
+_POSITIVE = (lambda v: v > 0, "more than 0")
+_FRACTION = (lambda v: 0 <= v < 1, "in [0, 1)")
+VALUE_RANGES = {
+    "max_steps": (lambda v: v > 0 or v == -1, "a positive number of steps, or -1 to train num_train_epochs"),
+    "num_train_epochs": _POSITIVE,
+    "learning_rate": _AT_LEAST_0,
+    "per_device_train_batch_size": _AT_LEAST_1,
+    "per_device_eval_batch_size": _AT_LEAST_1,
+    "gradient_accumulation_steps": _AT_LEAST_1,
+    "warmup_steps": _AT_LEAST_0,
+    "weight_decay": _AT_LEAST_0,
+    "adam_beta1": _FRACTION,
+    "adam_beta2": _FRACTION,
+    "adam_epsilon": _AT_LEAST_0,
+    "logging_steps": _POSITIVE,
+    "save_steps": _POSITIVE,
+    "max_length": _AT_LEAST_1,
+    "max_prompt_length": _AT_LEAST_1,
+    "max_completion_length": _AT_LEAST_1,
+    "temperature": _POSITIVE,
+    "seed": (lambda v: 0 <= v < 2**32, "in 0 .. 2**32 - 1"),
+}
+
 
 def check_trainer_args(config_cls: type, values: dict[str, Any]) -> list[tuple[str, str]]:
     """Return (key, problem) pairs for `values` that do not fit `config_cls`; empty when all fit."""
@@ -34,8 +61,20 @@ def check_trainer_args(config_cls: type, values: dict[str, Any]) -> list[tuple[s
             problems.append((key, _unknown_key_message(key, fields)))
         elif not _matches(value, _field_type(config_cls, key)):
             expected = _describe(_field_type(config_cls, key))
-            problems.append((key, f"expected {expected}, got {type(value).__name__} {value!r}"))
+            problems.append((key, f"expected {expected}, got {type(value).__name__} {_short_repr(value)}"))
+        elif _out_of_range(key, value):
+            problems.append((key, f"must be {VALUE_RANGES[key][1]}; got {value!r}"))
     return problems
+
+
+def _out_of_range(key: str, value: Any) -> bool:
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    return number and key in VALUE_RANGES and not VALUE_RANGES[key][0](value)
+
+
+def _short_repr(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:60] + "..."
 
 
 def _unknown_key_message(key: str, fields: dict) -> str:

@@ -10,7 +10,20 @@ import yaml
 
 
 class RecipeLoader(yaml.SafeLoader):
-    """SafeLoader that also resolves `1e-4`, `5E3`, `.5e-2` as floats."""
+    """SafeLoader that also resolves `1e-4`, `5E3`, `.5e-2` as floats, and refuses a key given twice
+    in one mapping (PyYAML keeps the last silently: a second `run:` would replace the first)."""
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            seen = set()
+            for key_node, _ in node.value:  # before `<<:` merges, whose keys may be overridden on purpose
+                if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                if key_node.value in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"duplicate key '{key_node.value}'", key_node.start_mark)
+                seen.add(key_node.value)
+        return super().construct_mapping(node, deep=deep)
 
 
 RecipeLoader.add_implicit_resolver(

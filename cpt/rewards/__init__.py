@@ -27,16 +27,31 @@ def resolve_reward(name: str):
     """The function behind a registry name or a `package.module:function` path."""
     if name in BUILTIN_REWARDS:
         return BUILTIN_REWARDS[name]
-    if ":" not in name:
+    module_name, colon, attr = name.partition(":")
+    if not (colon and module_name and attr):
         raise UserError(f"reward '{name}': not one of {', '.join(BUILTIN_REWARDS)} and not a package.module:function")
-    module_name, _, attr = name.partition(":")
-    try:
-        function = getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError) as exc:
-        raise UserError(f"reward '{name}': cannot import it ({exc})") from None
+    module = _import_reward_module(name, module_name)
+    function = getattr(module, attr, None)
+    if function is None:
+        raise UserError(f"reward '{name}': cannot import it: {module_name} ({getattr(module, '__file__', '?')}) "
+                        f"has no function '{attr}'")
     if not callable(function):
         raise UserError(f"reward '{name}': {attr} is not a function")
     return function
+
+
+def _import_reward_module(name: str, module_name: str):
+    """The user's reward module; whatever goes wrong while it loads becomes one message naming it."""
+    try:
+        return importlib.import_module(module_name)
+    except SyntaxError as exc:
+        where = f"{exc.filename}:{exc.lineno}"
+        raise UserError(f"reward '{name}': cannot import it: {where}: SyntaxError: {exc.msg}") from None
+    except ImportError as exc:
+        raise UserError(f"reward '{name}': cannot import it ({exc})") from None
+    except Exception as exc:  # noqa: BLE001 -- a module may raise anything at import time
+        raise UserError(f"reward '{name}': cannot import it: loading {module_name} raised {type(exc).__name__}: "
+                        f"{str(exc)[:300]}") from None
 
 
 def checked_reward(name: str, function, args: dict):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import time
 from pathlib import Path
 
 from transformers import TrainerCallback
@@ -67,4 +68,24 @@ class CommitCheckpoints(TrainerCallback):
                 mark_complete(folder)
                 prune_checkpoints(self.checkpoint_dir, self.keep)
         wait_for_everyone()
+        return control
+
+
+class AnnounceResume(TrainerCallback):
+    """On a resumed stage, say once training is back at the checkpoint's step (data skipped, states
+    loaded) and how long that took since the process started: what a restart costs."""
+
+    def __init__(self, stage: str, checkpoint: Path):
+        self.stage = stage
+        self.checkpoint = checkpoint
+        self.announced = False
+
+    def on_step_begin(self, args, state, control, **kwargs):
+        if not self.announced and is_main_process():
+            import psutil
+
+            elapsed = time.time() - psutil.Process().create_time()
+            print(f"{self.stage}: resumed from {self.checkpoint.name}, at step {state.global_step} "
+                  f"{elapsed:.1f}s after the process started", flush=True)
+        self.announced = True
         return control

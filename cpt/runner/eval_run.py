@@ -29,9 +29,9 @@ def evaluate_run(run_dir: Path, stages: list[str] | None = None, tasks: list[str
     manifest = load_manifest(run_dir)
     recipe = _resolved_recipe(run_dir)
     spec = _eval_spec(recipe, tasks)
-    check_eval_spec(spec)
     checkpoints = _checkpoints(run_dir, recipe, manifest, spec)
     chosen = _choose(checkpoints, stages, recipe)
+    check_eval_spec(spec)  # after the quick checks of --stage: this one loads lm-eval's task index
     evaluator = CheckpointEvaluator(spec, recipe.model, run_dir)
     lines = []
     for label, model_dir in chosen:
@@ -46,7 +46,15 @@ def _resolved_recipe(run_dir: Path) -> Recipe:
     path = run_dir / RESOLVED_RECIPE
     if not path.is_file():
         raise UserError(f"{path} not found: rerun `cpt run` on this recipe once to record it")
-    return Recipe.model_validate(read_json(path))
+    rerun = "rerun `cpt run` on the recipe to rewrite it"
+    try:
+        return Recipe.model_validate(read_json(path))
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "recipe"
+        raise UserError(f"{path}: not a valid recipe ({where}: {first['msg']}); {rerun}") from None
+    except ValueError as exc:  # not JSON, not UTF-8
+        raise UserError(f"{path}: unreadable ({exc}); {rerun}") from None
 
 
 def _eval_spec(recipe: Recipe, names: list[str] | None) -> EvalSpec:
@@ -65,7 +73,7 @@ def _task_spec(name: str) -> EvalTaskSpec:
     try:
         return EvalTaskSpec(name=name)
     except ValidationError as exc:
-        raise UserError(f"--tasks {name}: {exc.errors()[0]['msg']}") from None
+        raise UserError(f"--tasks {name}: {exc.errors()[0]['msg'].removeprefix('Value error, ')}") from None
 
 
 def _checkpoints(run_dir: Path, recipe: Recipe, manifest: Manifest, spec: EvalSpec) -> list[tuple[str, Path]]:

@@ -20,8 +20,9 @@ from cpt.stages import STAGE_RUNNERS
 from cpt.stages.context import StageContext
 from eval.digest import file_digest
 
-# Settings that do not change what a stage produces.
-_NOT_HASHED = {"eval", "keep_checkpoints"}
+# Settings that do not change what a stage produces (skip_bad_batches: only when a stage would
+# otherwise stop, and then a rerun with it set should resume, not start again).
+_NOT_HASHED = {"eval", "keep_checkpoints", "skip_bad_batches"}
 
 
 @dataclass

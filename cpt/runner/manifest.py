@@ -10,10 +10,11 @@ import hashlib
 import json
 import time
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from cpt.errors import UserError
+from cpt.recipe.base import FOLDER_NAME
 from cpt.runner.atomic import atomic_write_json, read_json
 
 MANIFEST_NAME = "manifest.json"
@@ -45,6 +46,17 @@ class StageRecord:
     finished_at: float | None = None
 
 
+def _inside_run_dir(rec: StageRecord) -> StageRecord:
+    """A record whose name and output stay inside the run directory; a hand-edited or foreign
+    manifest must not point `cpt eval` or a resume at folders elsewhere."""
+    if not FOLDER_NAME.fullmatch(str(rec.name)):
+        raise ValueError(f"stage name '{rec.name}' cannot name a folder inside the run directory")
+    output = PurePosixPath(rec.output)
+    if output.is_absolute() or ".." in output.parts:
+        raise ValueError(f"stage {rec.name}: output '{rec.output}' is outside the run directory")
+    return rec
+
+
 @dataclass
 class Manifest:
     run_name: str
@@ -59,11 +71,20 @@ class Manifest:
         if not path.is_file():
             return None
         try:
-            raw = read_json(path)
-            stages = {name: StageRecord(**rec) for name, rec in raw.pop("stages").items()}
-            return cls(stages=stages, **raw)
+            return cls._from_json(read_json(path))
         except (ValueError, TypeError, KeyError) as exc:
             raise UserError(f"{path}: unreadable manifest ({exc}); move it away to start the run afresh") from None
+
+    @classmethod
+    def _from_json(cls, raw: Any) -> Manifest:
+        if not isinstance(raw, dict) or not isinstance(raw.get("stages"), dict):
+            raise TypeError("expected a JSON object with a 'stages' object")
+        stages = {}
+        for name, rec in raw.pop("stages").items():
+            if not isinstance(rec, dict):
+                raise TypeError(f"stage {name}: expected a JSON object")
+            stages[name] = _inside_run_dir(StageRecord(**rec))
+        return cls(stages=stages, **raw)
 
     def save(self, run_dir: Path) -> None:
         atomic_write_json(run_dir / MANIFEST_NAME, asdict(self))

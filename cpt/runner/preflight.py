@@ -1,5 +1,5 @@
 """Everything a user could have got wrong, checked before the run directory is touched:
-model folders, template files, every local data file of every stage, and the eval tasks.
+model folders, the output folder, template files, every local data file of every stage, and the eval tasks.
 A typo in stage 3's data is reported before stage 1 trains for hours."""
 
 from __future__ import annotations
@@ -15,11 +15,13 @@ from cpt.recipe.schema import Recipe
 from cpt.rewards import resolve_reward
 from cpt.rollouts import require_vllm
 from cpt.runner.distributed import zero_stage
+from cpt.runner.storage import check_output_dir
 
 
 def preflight(recipe: Recipe) -> None:
     """Raise `UserError` on the first problem found."""
     check_model_spec(recipe.model)
+    check_output_dir(Path(recipe.run.output_dir))
     for stage in recipe.stages:
         for source, shapes in stage_sources(stage):
             check_source(source, shapes)
@@ -40,12 +42,17 @@ def _check_stage_extras(stage) -> None:
     if guard is not None and guard.method in WHOLE_WEIGHT_GUARDS and zero_stage() == 3:
         raise UserError(f"{where}: guard.method {guard.method} does not run under DeepSpeed ZeRO-3 (it needs "
                         "each weight whole on every rank); launch with recipes/launch/zero2.yaml or ddp.yaml")
-    reference = getattr(stage, "reference", None)
-    if reference and not (Path(reference) / "config.json").is_file():
-        raise UserError(f"{where}: reference {reference} is not a model folder (expected a config.json there)")
+    references = {"reference": getattr(stage, "reference", None),
+                  "mixing.reference": getattr(getattr(stage, "mixing", None), "reference", None)}
+    for key, reference in references.items():
+        if reference and not (Path(reference) / "config.json").is_file():
+            raise UserError(f"{where}: {key} {reference} is not a model folder (expected a config.json there)")
     if stage.kind == "grpo":
         for reward in stage.rewards:
-            resolve_reward(reward.name)
+            try:
+                resolve_reward(reward.name)
+            except UserError as exc:
+                raise UserError(f"{where}: {exc}") from None
         if stage.rollout.backend == "vllm":
             require_vllm(f"{where}: rollout.backend")
 

@@ -16,9 +16,11 @@ reference, because RL that stays close to where it started forgets less.
 
 from __future__ import annotations
 
+import inspect
+import re
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from cpt.recipe.base import DataSource, StrictModel
 from cpt.rewards.builtin import BUILTIN_REWARDS
@@ -26,6 +28,8 @@ from cpt.rollouts import RolloutSpec
 from cpt.stages.spec import StageSpec
 
 DEFAULT_BETA = 0.04
+# What a reward gets from TRL and the rows, not from its `args`.
+REWARD_CALL_ARGS = ("prompts", "completions", "completion_ids", "answer")
 TRL_DEFAULTS = {"num_generations": 8, "per_device_train_batch_size": 8, "gradient_accumulation_steps": 1}
 
 
@@ -46,6 +50,29 @@ class RewardSpec(StrictModel):
         if name not in BUILTIN_REWARDS and ":" not in name:
             raise ValueError(f"'{name}' is not one of {', '.join(BUILTIN_REWARDS)} and not a package.module:function")
         return name
+
+    @model_validator(mode="after")
+    def _builtin_args_fit(self) -> RewardSpec:
+        """A built-in reward's `args` are its own keyword arguments, the required ones given: a typo or a
+        missing `pattern` would otherwise fail at the first reward call, mid-training."""
+        function = BUILTIN_REWARDS.get(self.name)
+        if function is None:
+            return self
+        kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+        params = {n: p for n, p in inspect.signature(function).parameters.items()
+                  if n not in REWARD_CALL_ARGS and p.kind in kinds}
+        unknown = [key for key in self.args if key not in params]
+        if unknown:
+            raise ValueError(f"args.{unknown[0]}: not an argument of {self.name} (its args: {', '.join(params) or 'none'})")
+        missing = [n for n, p in params.items() if p.default is inspect.Parameter.empty and n not in self.args]
+        if missing:
+            raise ValueError(f"args.{missing[0]}: the {self.name} reward needs it")
+        if self.name == "regex":
+            try:
+                re.compile(self.args["pattern"])
+            except (re.error, TypeError) as exc:
+                raise ValueError(f"args.pattern: not a valid regular expression ({exc})") from None
+        return self
 
 
 class FilterSpec(StrictModel):

@@ -11,16 +11,14 @@ from typing import Any, ClassVar
 from pydantic import Field, field_validator, model_validator
 
 from cpt.guards.config import ADAPTER_GUARDS, GuardSpec
-from cpt.recipe.base import PeftSpec, StrictModel
+from cpt.recipe.base import FolderName, PeftSpec, StrictModel
 from cpt.recipe.trainer_args import check_trainer_args
-
-STAGE_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 
 
 class StageSpec(StrictModel):
     """Fields shared by all stage kinds. Subclasses add `kind` and their data fields."""
 
-    name: str = Field(pattern=STAGE_NAME_PATTERN, max_length=64)
+    name: FolderName = Field(max_length=64)
     train: dict[str, Any] = Field(
         default_factory=dict,
         description="settings passed to the TRL config (SFTConfig, ...), over our fast defaults",
@@ -28,6 +26,8 @@ class StageSpec(StrictModel):
     peft: PeftSpec | None = None
     eval: bool = Field(True, description="evaluate the recipe's eval tasks after this stage")
     keep_checkpoints: int = Field(2, ge=1, description="complete resume checkpoints kept")
+    skip_bad_batches: int = Field(0, ge=0, description="steps with a non-finite loss or gradient to skip "
+                                  "before stopping the stage (cpt/stages/bad_batches.py)")
     guard: GuardSpec | None = Field(None, description="anti-forgetting method: olora, osf or kl_anchor (cpt/guards)")
 
     # The TRL config class `train` is validated against; a function so TRL imports lazily.

@@ -16,9 +16,10 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from cpt.errors import Preempted
 from cpt.recipe.base import PeftSpec
 from cpt.runner.atomic import atomic_write_json, commit_folder
-from cpt.runner.checkpoints import CommitCheckpoints
+from cpt.runner.checkpoints import AnnounceResume, CommitCheckpoints
 from cpt.runner.distributed import is_main_process, wait_for_everyone, zero_stage
 from cpt.runner.preemption import CheckpointOnStop
+from cpt.stages.bad_batches import BadBatchCheck, checked_trainer_class
 from cpt.stages.context import StageContext, StageResult
 from cpt.stages.defaults import fast_defaults, runner_owned
 
@@ -35,7 +36,7 @@ def load_tokenizer(ctx: StageContext):
 
 def _read_template(template: str) -> str:
     path = Path(template)
-    return path.read_text(encoding="utf-8") if path.suffix == ".jinja" else template
+    return path.read_text(encoding="utf-8-sig") if path.suffix == ".jinja" else template
 
 
 def load_model(ctx: StageContext, folder: Path | None = None):
@@ -66,21 +67,23 @@ def trainer_config(config_cls: type, ctx: StageContext, kind_defaults: dict[str,
 
 
 def build_trainer(trainer_cls: type, ctx: StageContext, model, tokenizer, **kwargs):
-    """`trainer_cls(model=..., **kwargs)` with the stage's guard (if any) applied through its
-    extension points: the model it prepares, its loss term, its callbacks (cpt/guards)."""
+    """`trainer_cls(model=..., **kwargs)` with the check for non-finite losses (stages/bad_batches.py)
+    and the stage's guard (if any) applied through its extension points: the model it prepares, its
+    loss term, its callbacks (cpt/guards)."""
     from cpt.guards import make_guard
     from cpt.guards.base import guarded_trainer_class
 
     guard = make_guard(ctx, tokenizer, load_model)
-    if guard is None:
-        return trainer_cls(model=model, processing_class=tokenizer, **kwargs)
-    trainer = guarded_trainer_class(trainer_cls, guard)(
-        model=guard.prepare_model(model), processing_class=tokenizer, **kwargs
-    )
-    for callback in guard.callbacks():
-        trainer.add_callback(callback)
-    guard.attach(trainer)
-    trainer.cpt_guard = guard
+    check = BadBatchCheck(ctx.spec.name, ctx.spec.skip_bad_batches, ctx.checkpoint_dir)
+    if guard is not None:
+        trainer_cls, model = guarded_trainer_class(trainer_cls, guard), guard.prepare_model(model)
+    trainer = checked_trainer_class(trainer_cls, check)(model=model, processing_class=tokenizer, **kwargs)
+    trainer.add_callback(check)
+    if guard is not None:
+        for callback in guard.callbacks():
+            trainer.add_callback(callback)
+        guard.attach(trainer)
+        trainer.cpt_guard = guard
     return trainer
 
 
@@ -88,6 +91,8 @@ def train_and_save(trainer, tokenizer, ctx: StageContext) -> StageResult:
     """Train (resuming if the runner found a checkpoint), then write the final model atomically.
     Raises Preempted, after a complete checkpoint, if the run was asked to stop (runner/preemption.py)."""
     trainer.add_callback(CommitCheckpoints(ctx.checkpoint_dir, ctx.spec.keep_checkpoints))
+    if ctx.resume_from:
+        trainer.add_callback(AnnounceResume(ctx.spec.name, ctx.resume_from))
     stop = CheckpointOnStop()
     trainer.add_callback(stop)
     resume = str(ctx.resume_from) if ctx.resume_from else None
@@ -97,7 +102,22 @@ def train_and_save(trainer, tokenizer, ctx: StageContext) -> StageResult:
     _save_final(trainer, tokenizer, ctx)
     _write_train_log(trainer, ctx)
     metrics = {k: v for k, v in output.metrics.items() if isinstance(v, (int, float))}
+    if ctx.resume_from:
+        metrics["train_loss"] = _logged_mean_loss(trainer.state.log_history, metrics.get("train_loss"))
     return StageResult(global_step=trainer.state.global_step, metrics=metrics)
+
+
+def _logged_mean_loss(log_history: list[dict], fallback):
+    """The stage's mean training loss from its logged losses (each the mean over its logging window).
+    After a resume, transformers' `train_loss` divides the loss summed in this process alone by every
+    step of the stage, the steps before the resume included, so it comes out too low."""
+    logged = [(entry["step"], entry["loss"]) for entry in log_history if "loss" in entry and "step" in entry]
+    if not logged:
+        return fallback
+    total, previous = 0.0, 0
+    for step, loss in logged:
+        total, previous = total + loss * (step - previous), step
+    return total / previous
 
 
 def _save_final(trainer, tokenizer, ctx: StageContext) -> None:

@@ -33,21 +33,15 @@ def _existing_run(tmp_path):
     return run_dir
 
 
+# One case as a real process (exit status, stderr); the malformed-input corpus (tests/malformed) runs
+# 129 more in-process, where each costs milliseconds instead of an interpreter start.
 @pytest.mark.parametrize(
     "change, expected",
-    [
-        (lambda r, d: r["stages"][0].update(lerning_rate=1), "stages[0] (a).lerning_rate: unknown key"),
-        (lambda r, d: r["stages"][1].update(data={"path": str(d / "missing.jsonl")}), "missing.jsonl: data file not found"),
-        (lambda r, d: r["stages"][1].update(data={"path": str(d / "bad.jsonl")}), "bad.jsonl:2: not valid JSON"),
-        (lambda r, d: r["stages"][1].update(data={"path": str(d / "short.jsonl")}), "short.jsonl:1: missing or empty field 'completion'"),
-        (lambda r, d: r["model"].update(name_or_path=str(d / "nomodel")), "has no config.json"),
-    ],
-    ids=["misspelt-key", "missing-file", "bad-json-line", "missing-field", "model-without-config"],
+    [(lambda r, d: r["stages"][1].update(data={"path": str(d / "bad.jsonl")}), "bad.jsonl:2: not valid JSON")],
+    ids=["bad-json-line"],
 )
 def test_user_errors_exit_2_without_traceback_and_touch_nothing(tmp_path, toy_dir, change, expected):
     (tmp_path / "bad.jsonl").write_text('{"prompt": "a", "completion": " b"}\nnot json\n')
-    (tmp_path / "short.jsonl").write_text('{"prompt": "a", "completion": ""}\n')
-    (tmp_path / "nomodel").mkdir()
     run_dir = _existing_run(tmp_path)
     before = {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}
     recipe = tiny_sft_recipe(tmp_path / "runs")

@@ -1,0 +1,119 @@
+"""A non-finite loss or gradient never reaches the weights: the stage stops, or skips the batch.
+
+    stages:
+      - {name: sft_x, kind: sft, data: ..., skip_bad_batches: 3}   # default 0: stop at the first
+
+Before each optimizer step every rank looks at the losses of the step's micro-batches and at the
+gradients (after DDP's all-reduce, so every rank sees the same); the ranks agree with one
+all-reduce. A bad step then either
+- stops the stage (`TrainingDiverged`, exit 3) before the update: the weights, and so every
+  checkpoint already written, stay finite, and a rerun resumes from the last one; or
+- with `skip_bad_batches: N`, drops the step's gradients so the optimizer leaves the weights alone
+  (AdamW skips parameters without a gradient), up to N times; the N+1-th stops the stage.
+
+Transformers has no such check (its `logging_nan_inf_filter` only hides a NaN from the logged
+loss), so we add it: a callback at `on_pre_optimizer_step` plus a mixin over `training_step`
+that keeps each micro-batch's loss tensor (no extra GPU sync; the callback reads them once per step).
+
+Under DeepSpeed the engine updates inside `backward`, before this check, and the gradients are
+its own: a bad loss stops the stage there, before the step is saved, and cannot be skipped.
+"""
+
+from __future__ import annotations
+
+import torch
+from transformers import TrainerCallback
+
+from cpt.errors import TrainingDiverged
+from cpt.runner.distributed import is_main_process, num_processes, zero_stage
+
+
+class BadBatchCheck(TrainerCallback):
+    """Counts steps with a non-finite loss or gradient; stops the stage past `limit` of them."""
+
+    def __init__(self, stage: str, limit: int, checkpoint_dir):
+        self.stage = stage
+        self.limit = limit
+        self.checkpoint_dir = checkpoint_dir
+        self.losses: list[torch.Tensor] = []  # this step's micro-batch losses, filled by RecordsLoss
+        self.skipped: list[int] = []
+
+    def on_pre_optimizer_step(self, args, state, control, model=None, **kwargs):
+        losses, self.losses = self.losses, []
+        problem = _problem(losses, _gradients(model))
+        if not _any_rank(problem is not None):
+            return control
+        step = state.global_step + 1
+        problem = problem or "a non-finite loss on another process"
+        if len(self.skipped) >= self.limit or zero_stage() is not None:
+            raise TrainingDiverged(self._stop_message(step, problem))
+        self.skipped.append(step)
+        for parameter in model.parameters():
+            parameter.grad = None  # the optimizer skips parameters without a gradient
+        if is_main_process():
+            print(f"stage {self.stage}: skipped step {step} ({problem}); "
+                  f"{len(self.skipped)} of at most {self.limit} (skip_bad_batches)", flush=True)
+        return control
+
+    def _stop_message(self, step: int, problem: str) -> str:
+        from cpt.runner.checkpoints import latest_complete_checkpoint
+
+        last = latest_complete_checkpoint(self.checkpoint_dir)
+        kept = f"the last good checkpoint, {last}, is kept and a rerun resumes from it" if last else \
+            "no checkpoint was written yet; a rerun starts the stage again"
+        if zero_stage() is not None:
+            advice = "under DeepSpeed a bad batch cannot be skipped; lower the learning rate"
+        elif len(self.skipped) >= self.limit > 0:
+            advice = f"already skipped {self.limit} (skip_bad_batches: {self.limit}, at steps " \
+                     f"{', '.join(map(str, self.skipped))}); lower the learning rate or raise the limit"
+        else:
+            advice = "lower the learning rate, or set skip_bad_batches: N on the stage to skip up to N bad batches"
+        return f"stage {self.stage}: {problem} at step {step}; stopped before the update, so {kept}; {advice}"
+
+
+class RecordsLoss:
+    """Mixin placed before a trainer class: hands each micro-batch's loss to the BadBatchCheck."""
+
+    cpt_bad_batches: BadBatchCheck
+
+    def training_step(self, model, inputs, num_items_in_batch=None):
+        loss = super().training_step(model, inputs, num_items_in_batch)
+        self.cpt_bad_batches.losses.append(loss.detach())
+        return loss
+
+
+def checked_trainer_class(trainer_cls: type, check: BadBatchCheck) -> type:
+    """`trainer_cls` whose micro-batch losses reach `check`."""
+    return type(f"Checked{trainer_cls.__name__}", (RecordsLoss, trainer_cls), {"cpt_bad_batches": check})
+
+
+def _gradients(model) -> list[torch.Tensor]:
+    if model is None:
+        return []
+    return [p.grad for p in model.parameters() if p.grad is not None]  # none under DeepSpeed: its own buffers
+
+
+def _problem(losses: list[torch.Tensor], gradients: list[torch.Tensor]) -> str | None:
+    """What is wrong with this step on this process, or None."""
+    if losses:
+        values = torch.stack([loss.float().reshape(()) for loss in losses])
+        if not torch.isfinite(values).all():
+            bad = values[~torch.isfinite(values)][0].item()
+            return f"non-finite loss ({bad})"
+    if gradients:
+        norm = torch.nn.utils.get_total_norm(gradients, error_if_nonfinite=False, foreach=True)
+        if not torch.isfinite(norm):
+            return f"non-finite gradients (norm {norm.item()})"
+    return None
+
+
+def _any_rank(flag: bool) -> bool:
+    """Whether any process has a bad step; every process gets the same answer (a collective)."""
+    if num_processes() == 1:
+        return flag
+    import torch.distributed as dist
+    from accelerate import PartialState
+
+    tensor = torch.tensor([1.0 if flag else 0.0], device=PartialState().device)
+    dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
+    return bool(tensor.item())
