@@ -35,23 +35,19 @@ from cpt.errors import (
     UserError,
 )
 
+_ERROR_EXITS = ((UserError, USER_ERROR_EXIT), (StorageError, STORAGE_EXIT), (TrainingDiverged, DIVERGED_EXIT))
+
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return args.handler(args) or 0
-    except UserError as exc:
+    except (UserError, StorageError, TrainingDiverged) as exc:
         _tell(f"cpt: error: {exc}")
-        return USER_ERROR_EXIT
+        return next(code for kind, code in _ERROR_EXITS if isinstance(exc, kind))
     except Preempted as exc:
         _tell(f"cpt: {exc}; rerun the same command to resume")
         return PREEMPTED_EXIT
-    except StorageError as exc:
-        _tell(f"cpt: error: {exc}")
-        return STORAGE_EXIT
-    except TrainingDiverged as exc:
-        _tell(f"cpt: error: {exc}")
-        return DIVERGED_EXIT
     except KeyboardInterrupt:
         print("cpt: interrupted; rerun the same command to resume", file=sys.stderr)
         return 130

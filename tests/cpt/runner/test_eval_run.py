@@ -84,7 +84,7 @@ def test_eval_one_stage_on_a_new_task_adds_a_column(finished_run, capsys):
     [
         (["--tasks", "no_such_task_xyz"], "unknown eval task 'no_such_task_xyz'"),
         (["--stage", "c"], "--stage c: no such stage"),
-        (["--tasks", "bad name"], "--tasks bad name: String should match pattern"),
+        (["--tasks", "bad name"], "--tasks bad name: cannot name a folder inside the run directory"),
     ],
 )
 def test_bad_eval_request_exits_2_and_keeps_results(finished_run, capsys, args, message):
