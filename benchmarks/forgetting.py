@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import tempfile
 from pathlib import Path
@@ -31,6 +32,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 REPO = Path(__file__).resolve().parents[1]
 METHODS = ("naive", "lora", "olora", "osf", "osf_adaptive", "replay", "kl_anchor", "multitask")
+# Variants tried on SmolLM2 after the defaults (run them with --methods; a --workdir reuses finished runs).
+VARIANTS = ("replay_30", "olora_replay", "kl_anchor_01")
 SETTINGS = {
     "toy": {
         "tasks": ["date_format", "sorting", "counting", "reversal"],
@@ -66,10 +69,12 @@ def method_stage(method: str, index: int, tasks: list[str], setting: dict) -> di
     if method == "osf_adaptive":
         guard = {"method": "osf", "adaptive": {"stages": earlier}} if earlier else {"method": "osf"}
         return {"guard": guard}
-    if method == "replay":
-        return {"replay": {"stages": earlier, "ratio": 0.2}} if earlier else {}
-    if method == "kl_anchor":
-        return {"guard": {"method": "kl_anchor", "weight": 1.0}}
+    if method in ("replay", "replay_30"):
+        return {"replay": {"stages": earlier, "ratio": 0.3 if method == "replay_30" else 0.2}} if earlier else {}
+    if method == "olora_replay":
+        return {**method_stage("olora", index, tasks, setting), **method_stage("replay", index, tasks, setting)}
+    if method in ("kl_anchor", "kl_anchor_01"):
+        return {"guard": {"method": "kl_anchor", "weight": 0.1 if method == "kl_anchor_01" else 1.0}}
     return {}
 
 
@@ -122,6 +127,13 @@ def toy_base(seed: int, out: Path) -> str:
     return str(run_dir / "stages" / pretrain["name"] / "model")
 
 
+def drop_checkpoints(run_dir: Path) -> None:
+    """A finished run's resume checkpoints: SmolLM2's, with Adam's state, are 1.6 GB per stage (~50 GB
+    for all methods). The stage models stay, so a rerun with the same --workdir still skips them."""
+    for folder in run_dir.glob("stages/*/checkpoints"):
+        shutil.rmtree(folder)
+
+
 def base_scores(run_dir: Path) -> dict[str, float]:
     matrix = json.loads((run_dir / "eval" / "matrix.json").read_text())
     return next(r for r in matrix["rows"] if r["checkpoint"] == "base")["scores"]
@@ -161,16 +173,20 @@ def aggregate(per_seed: list[dict], naive_seconds: float) -> dict:
     return result
 
 
+def _methods_flag(methods: list[str]) -> str:
+    return "" if list(methods) == list(METHODS) else " --methods " + " ".join(methods)
+
+
 def markdown(setting_name: str, setting: dict, results: dict, args) -> str:
     tasks = setting["tasks"]
     lines = [f"# Forgetting benchmark: {setting_name}", "",
-             f"`python benchmarks/forgetting.py --setting {setting_name} --seeds {' '.join(map(str, args.seeds))} "
-             f"--steps {args.steps}` on {machine()}. Tasks in order: {', '.join(tasks)}; general knowledge: "
-             f"{setting['general']}. Accuracy in %, mean ± std over {len(args.seeds)} seed(s).", "",
+             (f"`python benchmarks/forgetting.py --setting {setting_name} --seeds {' '.join(map(str, args.seeds))} "
+              f"--steps {args.steps}{_methods_flag(args.methods)}` on {machine()}. Tasks in order: {', '.join(tasks)}; general knowledge: "
+              f"{setting['general']}. Accuracy in %, mean ± std over {len(args.seeds)} seed(s)."), "",
              "| method | avg acc after last | BWT | forgetting | general change | time vs naive |",
              "|---|---|---|---|---|---|"]
     for method, r in results.items():
-        def cell(key):
+        def cell(key, r=r):
             return f"{r[key]:.1f} ± {r[key + '_std']:.1f}" if key in r else "n/a"
         lines.append(f"| {method} | {cell('final_average')} | {cell('bwt')} | {cell('forgetting')} | "
                      f"{cell('general_change')} | {r['time_vs_naive']:.2f}x |")
@@ -186,7 +202,7 @@ def main() -> None:
     parser.add_argument("--setting", choices=sorted(SETTINGS), default="toy")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--steps", type=int, default=None, help="steps per task (default: the setting's)")
-    parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
+    parser.add_argument("--methods", nargs="+", choices=METHODS + VARIANTS, default=list(METHODS))
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
     parser.add_argument("--workdir", type=Path, default=None, help="keep the runs here (default: a temp folder)")
     args = parser.parse_args()
@@ -201,6 +217,7 @@ def main() -> None:
         for method in args.methods:
             recipe = recipe_for(method, base, seed, args.steps, setting, workdir, scores_of_base is None)
             run_dir, _ = run_recipe_dict(recipe, workdir / f"{method}-s{seed}.json")
+            drop_checkpoints(run_dir)
             scores_of_base = scores_of_base or base_scores(run_dir)
             per_method[method].append(summarise(run_dir, setting["tasks"], setting["general"], scores_of_base))
             print(method, seed, json.dumps({k: v for k, v in per_method[method][-1].items() if k != "matrix"}))
