@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 
 import pytest
 
@@ -19,3 +20,17 @@ def toy_dir(tmp_path_factory):
     ensure_toy(root)
     os.environ["CPT_TOY_DIR"] = str(root)
     return root
+
+
+@pytest.fixture
+def cli_state_restored():
+    """`cpt run` in-process installs stop handlers (cpt/runner/preemption.py); give the test process its
+    own handlers and a clean stop flag back afterwards."""
+    from cpt.runner import preemption
+
+    numbers = (signal.SIGTERM, signal.SIGUSR1, signal.SIGINT)
+    handlers = {number: signal.getsignal(number) for number in numbers}
+    yield
+    for number, handler in handlers.items():
+        signal.signal(number, handler)
+    preemption._signalled = False

@@ -38,6 +38,19 @@ def num_processes() -> int:
     return _state().num_processes
 
 
+def any_process(flag: bool) -> bool:
+    """Whether `flag` is true on any process; every process gets the same answer (a collective call
+    when there are several, so every process must make it at the same point)."""
+    if num_processes() == 1:
+        return flag
+    import torch
+    import torch.distributed as dist
+
+    tensor = torch.tensor([1.0 if flag else 0.0], device=_state().device)
+    dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
+    return bool(tensor.item())
+
+
 def wait_for_everyone() -> None:
     _state().wait_for_everyone()
 

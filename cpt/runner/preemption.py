@@ -22,7 +22,7 @@ from pathlib import Path
 from transformers import TrainerCallback
 
 from cpt.errors import Preempted
-from cpt.runner.distributed import num_processes
+from cpt.runner.distributed import any_process
 
 STOP_FILE_ENV = "CPT_STOP_FILE"
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR1)
@@ -56,16 +56,7 @@ def stop_requested_here() -> bool:
 
 def stop_agreed() -> bool:
     """Whether any rank was asked to stop; every rank gets the same answer (a collective call)."""
-    asked = stop_requested_here()
-    if num_processes() == 1:
-        return asked
-    import torch
-    import torch.distributed as dist
-    from accelerate import PartialState
-
-    flag = torch.tensor([1.0 if asked else 0.0], device=PartialState().device)
-    dist.all_reduce(flag, op=dist.ReduceOp.MAX)
-    return bool(flag.item())
+    return any_process(stop_requested_here())
 
 
 def check_stop(where: str) -> None:

@@ -25,7 +25,8 @@ import torch
 from transformers import TrainerCallback
 
 from cpt.errors import TrainingDiverged
-from cpt.runner.distributed import is_main_process, num_processes, zero_stage
+from cpt.runner.checkpoints import latest_complete_checkpoint
+from cpt.runner.distributed import any_process, is_main_process, zero_stage
 
 
 class BadBatchCheck(TrainerCallback):
@@ -41,7 +42,7 @@ class BadBatchCheck(TrainerCallback):
     def on_pre_optimizer_step(self, args, state, control, model=None, **kwargs):
         losses, self.losses = self.losses, []
         problem = _problem(losses, _gradients(model))
-        if not _any_rank(problem is not None):
+        if not any_process(problem is not None):
             return control
         step = state.global_step + 1
         problem = problem or "a non-finite loss on another process"
@@ -56,8 +57,6 @@ class BadBatchCheck(TrainerCallback):
         return control
 
     def _stop_message(self, step: int, problem: str) -> str:
-        from cpt.runner.checkpoints import latest_complete_checkpoint
-
         last = latest_complete_checkpoint(self.checkpoint_dir)
         kept = f"the last good checkpoint, {last}, is kept and a rerun resumes from it" if last else \
             "no checkpoint was written yet; a rerun starts the stage again"
@@ -106,14 +105,3 @@ def _problem(losses: list[torch.Tensor], gradients: list[torch.Tensor]) -> str |
             return f"non-finite gradients (norm {norm.item()})"
     return None
 
-
-def _any_rank(flag: bool) -> bool:
-    """Whether any process has a bad step; every process gets the same answer (a collective)."""
-    if num_processes() == 1:
-        return flag
-    import torch.distributed as dist
-    from accelerate import PartialState
-
-    tensor = torch.tensor([1.0 if flag else 0.0], device=PartialState().device)
-    dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
-    return bool(tensor.item())

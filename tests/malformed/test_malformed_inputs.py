@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import importlib
 import json
-import signal
 import sys
 from pathlib import Path
 
@@ -24,7 +23,6 @@ CASES_FILE = Path(__file__).with_name("cases.yaml")
 CORPUS = yaml.safe_load(CASES_FILE.read_text(encoding="utf-8"))
 CASES, ACCEPTED = CORPUS["cases"], CORPUS["accepted"]
 MAX_MESSAGE = 600
-SAVED_SIGNALS = (signal.SIGTERM, signal.SIGUSR1, signal.SIGINT)
 
 # Good rows of every shape, present in every case's folder.
 GOOD_FILES = {
@@ -107,23 +105,17 @@ def _snapshot(root: Path) -> dict[str, bytes | None]:
 
 
 @pytest.fixture
-def isolated(tmp_path, monkeypatch):
+def isolated(tmp_path, monkeypatch, cli_state_restored):
     """A working folder of its own, with the signal handlers and module state `cpt run` changes restored after."""
     import datasets
     import transformers
-
-    from cpt.runner import preemption
 
     # `cpt run` and `cpt eval` turn the libraries' progress bars off for the whole process
     bars = datasets.is_progress_bar_enabled(), transformers.utils.logging.is_progress_bar_enabled()
     monkeypatch.chdir(tmp_path)
     monkeypatch.syspath_prepend(str(tmp_path))  # reward modules of the case import from here
     monkeypatch.setattr(sys, "dont_write_bytecode", True)  # no __pycache__ appearing in the folder
-    handlers = {number: signal.getsignal(number) for number in SAVED_SIGNALS}
     yield tmp_path
-    for number, handler in handlers.items():
-        signal.signal(number, handler)
-    preemption._signalled = False
     if bars[0]:
         datasets.enable_progress_bars()
     if bars[1]:

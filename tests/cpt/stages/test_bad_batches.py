@@ -11,7 +11,6 @@ Everything else is the real runner, trainer and checkpoints.
 from __future__ import annotations
 
 import json
-import signal
 
 import pytest
 import torch
@@ -24,15 +23,6 @@ from cpt.runner.run import run_recipe
 from tests.helpers import tiny_sft_recipe, write_recipe
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def signals_restored():
-    """`cpt run` in-process installs stop handlers; give the test process its own back."""
-    saved = {number: signal.getsignal(number) for number in (signal.SIGTERM, signal.SIGUSR1)}
-    yield
-    for number, handler in saved.items():
-        signal.signal(number, handler)
 
 
 def _recipe(tmp_path, steps, **stage):
@@ -71,7 +61,7 @@ def _inject(monkeypatch, bad_calls: set[int], where: str = "loss"):
 
 
 def test_nan_loss_stops_at_its_step_and_the_rerun_resumes_from_the_last_good_checkpoint(
-        tmp_path, toy_dir, monkeypatch, capsys, signals_restored):
+        tmp_path, toy_dir, monkeypatch, capsys, cli_state_restored):
     path = _recipe(tmp_path, steps=20)
     _inject(monkeypatch, {13})
     assert cli.main(["run", str(path)]) == DIVERGED_EXIT
