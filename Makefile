@@ -3,13 +3,14 @@
 # make smollm2   : recipes/smollm2-continual.yaml (SmolLM2-135M-Instruct, 3 new tasks, ~21 min on 2 CPU cores)
 # make test       : install (with headless Chromium for the report test), then the whole test suite
 # make test-quick : the inner loop, pytest -m "not slow"
-# make bench      : the benchmarks under benchmarks/ (the forgetting benchmark apart: make bench-forgetting)
+# make bench      : every benchmark in quick mode (python -m benchmarks): benchmarks/results/ and docs/benchmarks.md
+# make bench-full : every benchmark in full mode (meant for a GPU machine)
 PYTHON ?= python3
 PIP := $(PYTHON) -m pip
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_TEST_PACKAGES := chromium chromium-driver slurmctld slurmd slurm-client munge
 
-.PHONY: install test-system-deps quickstart quickstart-rl smollm2 test test-quick bench bench-forgetting
+.PHONY: install test-system-deps quickstart quickstart-rl smollm2 test test-quick bench bench-full bench-forgetting
 
 # torch is installed only when none is present, as the CPU build (a GPU user installs their
 # CUDA build of torch first, and it is kept).
@@ -42,14 +43,12 @@ test-quick: install test-system-deps
 	$(PYTHON) -m pytest -m "not slow"
 
 bench: install
-	$(PYTHON) benchmarks/sft_throughput.py
-	$(PYTHON) benchmarks/eval_time.py
-	$(PYTHON) benchmarks/smollm2_sft.py
-	$(PYTHON) benchmarks/grpo_step.py
-	OMP_NUM_THREADS=1 $(PYTHON) benchmarks/mixing.py
-	$(PYTHON) benchmarks/distributed.py
+	$(PYTHON) -m benchmarks --mode quick
+
+bench-full: install
+	$(PYTHON) -m benchmarks --mode full
 
 # Every guard on a 4-task sequence: the toy (3 seeds, ~40 min on 2 CPU cores), then SmolLM2-135M (~1 h).
 bench-forgetting: install
-	$(PYTHON) benchmarks/forgetting.py --setting toy --seeds 0 1 2
-	$(PYTHON) benchmarks/forgetting.py --setting smollm2
+	$(PYTHON) benchmarks/forgetting.py --mode full --setting toy --seeds 0 1 2
+	$(PYTHON) benchmarks/forgetting.py --mode full --setting smollm2

@@ -1,21 +1,55 @@
-"""What every benchmark script shares: run a recipe given as a dict, name the machine, write the JSON.
+"""What every benchmark script shares: run a recipe given as a dict, the `--mode` flag, the rows of the
+summary table, and writing the JSON.
 
-    from common import machine, run_recipe_dict, write_result   # scripts run as `python benchmarks/X.py`
+    from common import add_common_args, row, run_recipe_dict, write_result  # scripts run as `python benchmarks/X.py`
     run_dir, wall_seconds = run_recipe_dict(recipe, workdir / "recipe.json")
-    write_result(result, out_dir, "X.json")
+    write_result({"benchmark": "X", "machine": machine(), "mode": args.mode,
+                  "table": [row("training tokens/s", ours, plain, "plain TRL", "tokens/s")]}, args.out, "X.json")
+
+Every result JSON carries a `table`: the rows `python -m benchmarks` gathers into docs/benchmarks.md
+(benchmarks/report.py). A row's `ratio` is always "ours relative to the reference, above 1 is better
+for us": ours/reference for rates, reference/ours for times and memory (`lower_is_better`).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
-import os
-import platform
 import time
 from pathlib import Path
 
+from hardware import machine  # noqa: F401  (re-exported: every script names its machine)
 
-def machine() -> str:
-    return f"{platform.machine()} {os.cpu_count()} cpus"
+MODES = ("quick", "full")
+
+
+def add_common_args(parser: argparse.ArgumentParser, out_default: Path = Path("benchmarks/results")) -> None:
+    """`--mode quick|full` (quick: sized for a 2-core CPU machine in minutes; full: larger, meant for GPUs)
+    and `--out`, the folder of the JSON results."""
+    parser.add_argument("--mode", choices=MODES, default="quick", help="quick: CI-sized machine; full: a GPU")
+    parser.add_argument("--out", type=Path, default=out_default)
+
+
+def parse_with_mode(parser: argparse.ArgumentParser, mode_defaults: dict[str, dict]) -> argparse.Namespace:
+    """Parse the command line with the chosen mode's defaults (`{"quick": {...}, "full": {...}}`); a flag given
+    explicitly still wins."""
+    parser.set_defaults(**mode_defaults[parser.parse_known_args()[0].mode])
+    return parser.parse_args()
+
+
+def row(measure: str, ours: float | None, reference: float | None = None, reference_name: str = "",
+        unit: str = "", lower_is_better: bool = False, note: str = "") -> dict:
+    """One line of the summary table. Without a reference (a plain measurement) the ratio is None."""
+    ratio = None
+    if ours is not None and reference is not None and ours > 0 and reference > 0:
+        ratio = reference / ours if lower_is_better else ours / reference
+    return {"measure": measure, "ours": ours, "reference": reference, "reference_name": reference_name,
+            "unit": unit, "ratio": ratio, "lower_is_better": lower_is_better, "note": note}
+
+
+def counted_tokens(log_history: list[dict]) -> float:
+    """The tokens a TRL trainer trained on (its running `num_tokens`, padding not counted), from its log history."""
+    return max(float(entry["num_tokens"]) for entry in log_history if "num_tokens" in entry)
 
 
 def run_recipe_dict(recipe: dict, path: Path) -> tuple[Path, float]:

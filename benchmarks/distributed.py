@@ -1,7 +1,9 @@
 """Memory per rank and throughput of one SFT stage on a 71M-parameter Llama (built from a config, the toy
 tokenizer) under 1 process, and 2 processes with DDP, DeepSpeed ZeRO-0, ZeRO-2 and ZeRO-3 (gloo on CPU).
 
-    python benchmarks/distributed.py [--steps 8] [--out benchmarks/results]
+    python benchmarks/distributed.py [--mode quick|full] [--steps 8] [--out benchmarks/results]
+
+--mode quick (the default) trains 8 steps per setup; full, 40.
 
 Per rank: peak resident memory (getrusage) and the optimizer state it saved in its checkpoint (the size
 of its own DeepSpeed shard, or the whole optimizer.pt without DeepSpeed; ZeRO-0 saves it together with the
@@ -19,7 +21,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import machine, write_result
+from common import add_common_args, machine, parse_with_mode, row, write_result
 
 REPO = Path(__file__).resolve().parents[1]
 SETUPS = {  # name -> accelerate launch arguments (None: no launcher, one process)
@@ -29,6 +31,8 @@ SETUPS = {  # name -> accelerate launch arguments (None: no launcher, one proces
     "2 x ZeRO-2": ["--config_file", "recipes/launch/zero2.yaml"],
     "2 x ZeRO-3": ["--config_file", "recipes/launch/zero3.yaml"],
 }
+OPTIMIZER_NOTES = {"2 x ZeRO-0": "saved together with the fp32 weights (one file)"}
+MODE_DEFAULTS = {"quick": {"steps": 8}, "full": {"steps": 40}}
 
 
 def build_model(folder: Path) -> int:
@@ -93,24 +97,49 @@ def measure(name: str, launch, model: Path, out: Path, steps: int) -> dict:
                                                            f"checkpoint-{steps}")}
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--steps", type=int, default=8)
-    parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
+    add_common_args(parser, out_default=REPO / "benchmarks" / "results")
+    parser.add_argument("--steps", type=int, help="quick: 8; full: 40")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/cpt-bench-distributed"))
-    args = parser.parse_args()
+    return parse_with_mode(parser, MODE_DEFAULTS)
+
+
+def main() -> None:
+    args = parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
     params = build_model(args.workdir / "model")
     rows = [measure(name, launch, args.workdir / "model", args.workdir, args.steps) for name, launch in SETUPS.items()]
-    single = rows[0]["samples_per_s"]
-    print(f"\nSFT, {params / 1e6:.0f}M parameters, fp32, batch 8 per rank x 64 tokens, {args.steps} steps, {machine()}")
+    for setup in rows:
+        setup["throughput_vs_1_process"] = round(setup["samples_per_s"] / rows[0]["samples_per_s"], 2)
+    print_rows(rows, params, args.steps)
+    write_result({"benchmark": "distributed", "machine": machine(), "mode": args.mode, "table": table(rows),
+                  "params": params, "steps": args.steps, "rows": rows}, args.out, "distributed.json")
+
+
+def print_rows(rows: list[dict], params: int, steps: int) -> None:
+    print(f"\nSFT, {params / 1e6:.0f}M parameters, fp32, batch 8 per rank x 64 tokens, {steps} steps, {machine()}")
     print(f"{'setup':<12} {'samples/s':>9} {'vs 1 proc':>9} {'peak RSS MB per rank':>22} {'optimizer MB per rank':>22}")
-    for row in rows:
-        row["throughput_vs_1_process"] = round(row["samples_per_s"] / single, 2)
-        print(f"{row['setup']:<12} {row['samples_per_s']:>9.1f} {row['throughput_vs_1_process']:>9.2f} "
-              f"{row['peak_rss_mb_per_rank']!s:>22} {row['optimizer_mb_per_rank']!s:>22}")
-    write_result({"benchmark": "distributed", "machine": machine(), "params": params, "steps": args.steps,
-                  "rows": rows}, args.out, "distributed.json")
+    for setup in rows:
+        print(f"{setup['setup']:<12} {setup['samples_per_s']:>9.1f} {setup['throughput_vs_1_process']:>9.2f} "
+              f"{setup['peak_rss_mb_per_rank']!s:>22} {setup['optimizer_mb_per_rank']!s:>22}")
+
+
+def table(rows: list[dict]) -> list[dict]:
+    """Per 2-process setup: samples/s against 1 process, and the largest optimizer shard per rank against DDP's."""
+    by_name = {r["setup"]: r for r in rows}
+    single, ddp = by_name["1 process"], by_name["2 x DDP"]
+    lines = []
+    for name, setup in by_name.items():
+        if name == "1 process":
+            continue
+        lines.append(row(f"samples/s, {name}", setup["samples_per_s"], single["samples_per_s"], "1 process",
+                         "samples/s"))
+        if name != "2 x DDP":
+            lines.append(row(f"optimizer MB per rank, {name}", max(setup["optimizer_mb_per_rank"], default=None),
+                             max(ddp["optimizer_mb_per_rank"], default=None), "2 x DDP", "MB", lower_is_better=True,
+                             note=OPTIMIZER_NOTES.get(name, "")))
+    return lines
 
 
 if __name__ == "__main__":

@@ -1,6 +1,9 @@
 """Learned vs static data mixing for continual pretraining on the embedded toy domains.
 
-    python benchmarks/mixing.py [--steps 200] [--seeds 0 1 2] [--out benchmarks/results]
+    python benchmarks/mixing.py [--mode quick|full] [--steps 200] [--pretrain-steps 400] [--seeds 0 1 2]
+                                [--out benchmarks/results]
+
+--mode quick (the default): 200 pretraining steps, 100 mixing steps, seed 0; full: 400, 200, seeds 0 1 2.
 
 A toy Llama is first pretrained on the "general" domain (the source, once, seed 0). From it, one
 `cpt` stage per method and seed continues on {general, code} ("code" is the new target domain),
@@ -14,7 +17,8 @@ all at the same token budget (steps x batch x max_length), through the real runn
 Reported, mean +- std over seeds: each domain's loss at the end on the toy's validation split (never
 trained on), and the steps each method needs before its worst-domain loss on the stage's held-out
 sequences (16 per domain, the same rows for every method, scored every 10 steps) reaches uniform's
-final worst-domain loss on them. Prints a markdown table and writes benchmarks/results/mixing.json.
+final worst-domain loss on them. Prints a markdown table and writes benchmarks/results/mixing.json, whose
+`table` compares each learned method with uniform (worst-domain validation loss, steps to uniform's loss).
 
 On a machine shared with other jobs run it with OMP_NUM_THREADS=1: on these 2 cores, with another
 process busy on one of them, two torch threads took 5.8 s per toy step against 0.16 s for one.
@@ -31,7 +35,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import run_recipe_dict, write_result
+from common import add_common_args, machine, parse_with_mode, row, run_recipe_dict, write_result
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -44,6 +48,9 @@ METHODS = {
     "odm": ("odm", {SOURCE: 1.0, TARGET: 1.0}),
 }
 BATCH, LENGTH, EVERY, HELD_OUT = 16, 64, 10, 16
+LEARNED = ("doremi", "odm")
+MODE_DEFAULTS = {"quick": {"steps": 100, "pretrain_steps": 200, "seeds": [0]},
+                 "full": {"steps": 200, "pretrain_steps": 400, "seeds": [0, 1, 2]}}
 
 
 def _train(steps: int, lr: float) -> dict:
@@ -139,13 +146,44 @@ def markdown(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=200, help="steps of the mixing stage (same for every method)")
-    parser.add_argument("--pretrain-steps", type=int, default=400)
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
-    args = parser.parse_args()
+    add_common_args(parser)
+    parser.add_argument("--steps", type=int, help="steps of the mixing stage, the same for every method "
+                        "(quick: 100; full: 200)")
+    parser.add_argument("--pretrain-steps", type=int, help="quick: 200; full: 400")
+    parser.add_argument("--seeds", type=int, nargs="+", help="quick: 0; full: 0 1 2")
+    return parse_with_mode(parser, MODE_DEFAULTS)
+
+
+def table(results: list[dict], targets: dict[int, float], steps: int) -> list[dict]:
+    """Each learned method against uniform: final worst-domain validation loss, steps to uniform's final loss."""
+    runs = {m: [r for r in results if r["method"] == m] for m in (*LEARNED, "uniform")}
+    reached = {m: _steps_reached(rs, targets) for m, rs in runs.items()}
+    mean_steps = {m: statistics.mean(s) if s else None for m, s in reached.items()}
+    uniform = "uniform (static 1:1)"
+    rows = []
+    for m in LEARNED:
+        rows.append(row(f"worst-domain validation loss, {m}", _mean_worst_loss(runs[m]),
+                        _mean_worst_loss(runs["uniform"]), uniform, "loss", lower_is_better=True,
+                        note=f"mean over {len(runs[m])} seed(s)"))
+        rows.append(row(f"steps to uniform's final worst-domain held-out loss, {m}", mean_steps[m],
+                        mean_steps["uniform"], uniform, "steps", lower_is_better=True,
+                        note=f"reached in {len(reached[m])}/{len(runs[m])} seed(s) within {steps} steps"))
+    return rows
+
+
+def _mean_worst_loss(runs: list[dict]) -> float:
+    return statistics.mean(max(r["validation_loss"].values()) for r in runs)
+
+
+def _steps_reached(runs: list[dict], targets: dict[int, float]) -> list[int]:
+    """The steps each run needed to reach its seed's target, for the runs that reached it."""
+    return [s for s in (steps_to_reach(r["curve"], targets[r["seed"]]) for r in runs) if s is not None]
+
+
+def main() -> None:
+    args = parse_args()
     from cpt.cli import _quiet_library_progress
 
     _quiet_library_progress()
@@ -156,22 +194,26 @@ def main() -> None:
         results = [run_method(workdir, base, m, seed, args.steps) for seed in args.seeds for m in METHODS]
         base_loss = validation_losses(base)
     rows, target = summarise(results, args.seeds)
-    table = markdown(rows)
     print(f"\nbase (after {args.pretrain_steps} steps on {SOURCE}): validation loss "
           + ", ".join(f"{d} {v:.3f}" for d, v in base_loss.items()))
     print("targets (uniform's final worst-domain held-out loss, per seed): "
           + ", ".join(f"seed {seed} {t:.3f}" for seed, t in target.items()) + "\n")
-    print(table)
+    print(markdown(rows))
     report = {
-        "settings": {"steps": args.steps, "pretrain_steps": args.pretrain_steps, "seeds": args.seeds, "batch": BATCH,
-                     "max_length": LENGTH, "tokens_per_run": args.steps * BATCH * LENGTH, "update_every": EVERY,
-                     "held_out_sequences": HELD_OUT, "methods": {m: {"learner": l, "weights": w} for m, (l, w) in METHODS.items()}},
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
-        "base_validation_loss": base_loss, "target_worst_loss_per_seed": target, "table": rows, "runs": results,
-        "total_seconds": round(time.perf_counter() - started, 1),
+        "benchmark": "mixing", "machine": machine(), "mode": args.mode, "table": table(results, target, args.steps),
+        "settings": settings(args), "platform": {"platform": platform.platform(), "cpus": os.cpu_count()},
+        "base_validation_loss": base_loss, "target_worst_loss_per_seed": target, "methods_table": rows,
+        "runs": results, "total_seconds": round(time.perf_counter() - started, 1),
     }
     write_result(report, args.out, "mixing.json")
     print(f"total {report['total_seconds']:.0f} s")
+
+
+def settings(args: argparse.Namespace) -> dict:
+    return {"steps": args.steps, "pretrain_steps": args.pretrain_steps, "seeds": args.seeds, "batch": BATCH,
+            "max_length": LENGTH, "tokens_per_run": args.steps * BATCH * LENGTH, "update_every": EVERY,
+            "held_out_sequences": HELD_OUT,
+            "methods": {m: {"learner": learner, "weights": w} for m, (learner, w) in METHODS.items()}}
 
 
 if __name__ == "__main__":

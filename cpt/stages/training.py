@@ -22,6 +22,7 @@ from cpt.runner.preemption import CheckpointOnStop
 from cpt.stages.bad_batches import BadBatchCheck, checked_trainer_class
 from cpt.stages.context import StageContext, StageResult
 from cpt.stages.defaults import fast_defaults, runner_owned
+from cpt.stages.lm_head import whole_logits_lm_head
 
 
 def load_tokenizer(ctx: StageContext):
@@ -96,7 +97,8 @@ def train_and_save(trainer, tokenizer, ctx: StageContext) -> StageResult:
     stop = CheckpointOnStop()
     trainer.add_callback(stop)
     resume = str(ctx.resume_from) if ctx.resume_from else None
-    output = trainer.train(resume_from_checkpoint=resume)
+    with whole_logits_lm_head(trainer.args.device):  # TRL's LM head without Triton is slow (stages/lm_head.py)
+        output = trainer.train(resume_from_checkpoint=resume)
     if stop.stopped_at is not None:
         raise Preempted(f"stage {ctx.spec.name}: checkpoint saved at step {stop.stopped_at}")
     _save_final(trainer, tokenizer, ctx)

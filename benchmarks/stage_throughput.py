@@ -1,0 +1,224 @@
+"""Training throughput of every stage kind (cpt, sft, dpo, grpo): our stage through the whole runner against
+the same training written with plain TRL / transformers, and against those libraries' default settings,
+measured in one run as ratios; with each stage's model FLOPs utilisation (MFU).
+
+    python benchmarks/stage_throughput.py [--mode quick|full] [--models toy smollm2] [--stages cpt sft dpo grpo]
+                                          [--steps-scale 1.0] [--repeats N] [--out benchmarks/results]
+
+Three sides per stage and model, in one process, alternating (ours, plain, defaults, then the reverse
+order, after one untimed warm-up run), medians reported:
+  ours      the stage in a recipe, through cpt's runner, with our defaults (bf16 autocast, no activation
+            checkpointing, and on a CPU the whole-logits LM head: cpt/stages/lm_head.py)
+  plain     benchmarks/plain_trainers.py: the same training in plain TRL / transformers, our settings spelled out
+  defaults  the same plain script with only the workload set (steps, batch, lengths, lr, beta, generations)
+            and every other setting at the library's default (TRL 1.16: bf16, gradient checkpointing on;
+            transformers' Trainer, which the plain cpt side uses: fp32)
+Checkpoints are off on every side. tokens/s = trained tokens (TRL's `num_tokens`; cpt: steps x batch x
+max_length) / the trainer's train_runtime. MFU = FLOPs per trained token (TRL's compute_flops_per_token;
+DPO adds the reference's forward, GRPO the reference's and one more forward for generation) x tokens/s /
+the bf16 matmul peak measured here (hardware.py). Models: `toy` (3.4M, 1k vocabulary), `smollm2`
+(SmolLM2-135M-Instruct, 49k vocabulary) and, in full mode on a GPU only, `llama-500m` (built from a
+config with SmolLM2's tokenizer, random weights).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import statistics
+import tempfile
+from pathlib import Path
+
+from common import add_common_args, counted_tokens, machine, parse_with_mode, row, run_recipe_dict, write_result
+from hardware import forward_flops_per_token, matmul_peak, mfu, on_gpu, training_flops_per_token
+from plain_trainers import cpt_tokens, run_plain
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+STAGES = ("cpt", "sft", "dpo", "grpo")
+DATA = {"cpt": "general", "sft": "addition", "dpo": "date_format", "grpo": "sorting"}  # toy domain / tasks
+# What each stage trains: the settings every side shares. Steps are for quick mode (x --steps-scale).
+WORKLOADS = {
+    "toy": {
+        "cpt": {"max_steps": 30, "per_device_train_batch_size": 16, "max_length": 128, "learning_rate": 1e-3},
+        "sft": {"max_steps": 30, "per_device_train_batch_size": 32, "max_length": 64, "learning_rate": 1e-3},
+        "dpo": {"max_steps": 20, "per_device_train_batch_size": 16, "max_length": 64, "learning_rate": 5e-4},
+        "grpo": {"max_steps": 8, "per_device_train_batch_size": 16, "num_generations": 4,
+                 "max_completion_length": 12, "learning_rate": 1e-4, "beta": 0.04},
+    },
+    "smollm2": {
+        "cpt": {"max_steps": 4, "per_device_train_batch_size": 8, "max_length": 128, "learning_rate": 1e-5},
+        "sft": {"max_steps": 4, "per_device_train_batch_size": 8, "max_length": 128, "learning_rate": 1e-5},
+        "dpo": {"max_steps": 3, "per_device_train_batch_size": 8, "max_length": 128, "learning_rate": 1e-6},
+        "grpo": {"max_steps": 3, "per_device_train_batch_size": 8, "num_generations": 4,
+                 "max_completion_length": 16, "learning_rate": 1e-6, "beta": 0.04},
+    },
+}
+WORKLOADS["llama-500m"] = WORKLOADS["smollm2"]
+SIDES = ("ours", "plain", "defaults")
+MODE_DEFAULTS = {"quick": {"steps_scale": 1.0, "repeats": 2}, "full": {"steps_scale": 5.0, "repeats": 3}}
+QUIET = {"save_strategy": "no", "report_to": "none", "disable_tqdm": True, "seed": 0, "logging_steps": 1}
+
+
+def model_folder(model: str, workdir: Path) -> Path:
+    from cpt.pretrained import ensure_named_model
+    from cpt.toy import ensure_toy
+
+    if model == "toy":
+        return ensure_toy() / "model"
+    if model == "smollm2":
+        return ensure_named_model("smollm2-135m-instruct")
+    return build_llama_500m(workdir / "llama-500m", ensure_named_model("smollm2-135m-instruct"))
+
+
+def build_llama_500m(folder: Path, tokenizer_source: Path) -> Path:
+    """A ~0.5B Llama with SmolLM2's 49k vocabulary, random weights, saved in bf16 (for GPU runs only)."""
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    if (folder / "config.json").is_file():
+        return folder
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_source)
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=1280, intermediate_size=3584, num_hidden_layers=24,
+                         num_attention_heads=20, num_key_value_heads=4, max_position_embeddings=2048,
+                         tie_word_embeddings=True, bos_token_id=tokenizer.bos_token_id,
+                         eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
+    LlamaForCausalLM(config).to(torch.bfloat16).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def data_file(kind: str) -> Path:
+    from cpt.toy import ensure_toy
+
+    folder = "domains" if kind == "cpt" else "tasks"
+    return ensure_toy() / folder / DATA[kind] / "train.jsonl"
+
+
+def side_settings(side: str, workload: dict) -> dict:
+    """The config fields a side trains with: the workload, plus ours spelled out (plain) or nothing (defaults)."""
+    from cpt.stages.defaults import fast_defaults
+
+    if side == "defaults":
+        return {**workload, **QUIET}
+    ours = {k: v for k, v in fast_defaults().items() if k not in ("use_cpu",)}
+    return {**ours, **workload, **QUIET}
+
+
+def run_ours(kind: str, model_dir: Path, train: dict, workdir: Path) -> dict:
+    data = {"toy": DATA[kind]}
+    stage = {"name": kind, "kind": kind, "train": train,
+             **({"domains": [{"name": DATA[kind], "data": data}]} if kind == "cpt" else {"data": data})}
+    recipe = {"run": {"name": "ours", "output_dir": str(workdir), "seed": 0},
+              "model": {"name_or_path": str(model_dir)}, "stages": [stage]}
+    run_dir, wall = run_recipe_dict(recipe, workdir / "recipe.json")
+    metrics = json.loads((run_dir / "manifest.json").read_text())["stages"][kind]["metrics"]
+    log = json.loads((run_dir / "stages" / kind / "train_log.json").read_text())
+    tokens = cpt_tokens(train) if kind == "cpt" else counted_tokens(log)
+    return {"train_seconds": metrics["train_runtime"], "wall_seconds": wall, "tokens": tokens}
+
+
+def run_side(side: str, kind: str, model_dir: Path, workload: dict) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = side_settings(side, workload)
+        if side == "ours":
+            measured = run_ours(kind, model_dir, {k: v for k, v in settings.items() if k != "seed"}, Path(tmp))
+        else:
+            measured = run_plain(kind, model_dir, data_file(kind), settings, Path(tmp))
+    gc.collect()
+    return measured
+
+
+def measure_stage(kind: str, model_dir: Path, workload: dict, repeats: int) -> dict:
+    runs = {side: [] for side in SIDES}
+    for repeat in range(repeats):
+        for side in SIDES if repeat % 2 == 0 else SIDES[::-1]:  # both orders: a run's position moves its time
+            runs[side].append(run_side(side, kind, model_dir, workload))
+            print(f"  {kind} {side}: {runs[side][-1]['train_seconds']:.2f}s", flush=True)
+    median = {side: {key: statistics.median(r[key] for r in rs) for key in ("train_seconds", "tokens")}
+              for side, rs in runs.items()}
+    rate = {side: m["tokens"] / m["train_seconds"] for side, m in median.items()}
+    return {"workload": workload, "tokens_per_s": rate, "median": median, "runs": runs}
+
+
+def stage_flops_per_token(kind: str, config, workload: dict) -> float:
+    """Training FLOPs per trained token, with the forwards a stage adds to the policy's forward + backward."""
+    seq_len = workload.get("max_length") or 64
+    extra_forwards = {"dpo": 1, "grpo": 1 + (workload.get("beta", 0) > 0)}.get(kind, 0)
+    return training_flops_per_token(config, seq_len) + extra_forwards * forward_flops_per_token(config, seq_len)
+
+
+def scaled(workload: dict, scale: float) -> dict:
+    return {**workload, "max_steps": max(2, round(workload["max_steps"] * scale))}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_common_args(parser)
+    parser.add_argument("--models", nargs="+", choices=sorted(WORKLOADS), default=None)
+    parser.add_argument("--stages", nargs="+", choices=STAGES, default=list(STAGES))
+    parser.add_argument("--steps-scale", type=float, help="steps = the workload's x this (quick 1, full 5)")
+    parser.add_argument("--repeats", type=int, help="toy runs per side (quick 2, full 3); one fewer for larger models")
+    args = parse_with_mode(parser, MODE_DEFAULTS)
+    models = args.models or (["toy", "smollm2"] + (["llama-500m"] if args.mode == "full" and on_gpu() else []))
+    notes = [] if on_gpu() else ["llama-500m (0.5B) runs in full mode on a GPU only: not measured on this CPU machine"]
+    peak = matmul_peak()
+    with tempfile.TemporaryDirectory() as tmp:
+        results = measure_models(models, args.stages, args.steps_scale, args.repeats, Path(tmp), peak)
+    result = {"benchmark": "stage_throughput", "machine": machine(), "mode": args.mode, "repeats": args.repeats,
+              "matmul_peak": peak, "results": results, "table": table(results), "notes": notes}
+    print_table(result)
+    write_result(result, args.out, "stage_throughput.json")
+
+
+def measure_models(models: list[str], stages: list[str], scale: float, repeats: int, workdir: Path,
+                   peak: dict) -> dict:
+    from transformers import AutoConfig
+
+    results = {}
+    for model in models:
+        folder = model_folder(model, workdir)
+        repeats_here = repeats if model == "toy" else max(1, repeats - 1)
+        warm_up = scaled(WORKLOADS[model]["sft"], 0)
+        run_side("plain", "sft", folder, warm_up)  # untimed: the process's first run is the slowest
+        config = AutoConfig.from_pretrained(folder)
+        for kind in stages:
+            print(f"{model} {kind}", flush=True)
+            workload = scaled(WORKLOADS[model][kind], scale)
+            measured = measure_stage(kind, folder, workload, repeats_here)
+            flops = stage_flops_per_token(kind, config, workload)
+            measured["mfu"] = {side: mfu(flops * rate, peak["bf16_flops_per_s"])
+                               for side, rate in measured["tokens_per_s"].items()}
+            results[f"{model}/{kind}"] = measured
+    return results
+
+
+def table(results: dict) -> list[dict]:
+    rows = []
+    for name, measured in results.items():
+        rate, mfus = measured["tokens_per_s"], measured["mfu"]
+        rows.append(row(f"{name}: training tokens/s vs plain TRL", rate["ours"], rate["plain"], "plain TRL script",
+                        "tokens/s", note=f"MFU {100 * mfus['ours']:.1f}% (plain {100 * mfus['plain']:.1f}%)"))
+        rows.append(row(f"{name}: training tokens/s vs library defaults", rate["ours"], rate["defaults"],
+                        "TRL/transformers defaults", "tokens/s"))
+    return rows
+
+
+def print_table(result: dict) -> None:
+    print(f"\nStage throughput ({result['machine']}; bf16 matmul peak "
+          f"{result['matmul_peak']['bf16_flops_per_s'] / 1e9:.0f} GFLOP/s)")
+    print(f"{'stage':<20} {'ours tok/s':>10} {'plain':>10} {'defaults':>10} {'ours/plain':>10} "
+          f"{'ours/defaults':>13} {'MFU ours':>9}")
+    for name, measured in result["results"].items():
+        rate = measured["tokens_per_s"]
+        print(f"{name:<20} {rate['ours']:>10.0f} {rate['plain']:>10.0f} {rate['defaults']:>10.0f} "
+              f"{rate['ours'] / rate['plain']:>10.3f} {rate['ours'] / rate['defaults']:>13.3f} "
+              f"{100 * measured['mfu']['ours']:>8.1f}%")
+    for note in result["notes"]:
+        print(f"note: {note}")
+
+
+if __name__ == "__main__":
+    main()

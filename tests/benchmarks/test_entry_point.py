@@ -1,0 +1,81 @@
+"""`python -m benchmarks` (benchmarks/__main__.py and report.py): every selected script runs as its own
+process with the mode, its table reaches the summary JSON and docs/benchmarks.md, a failing one is
+reported (exit 1) without stopping the others, and one not run keeps its earlier result.
+Run: pytest tests/benchmarks/test_entry_point.py"""
+
+from __future__ import annotations
+
+import json
+import textwrap
+
+from common import row
+
+from benchmarks.__main__ import main
+from benchmarks.report import format_value
+
+WRITES_A_TABLE = """
+    import argparse, json, pathlib, sys
+    sys.path.insert(0, {common!r})
+    from common import row
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--mode"); parser.add_argument("--out", type=pathlib.Path)
+    args = parser.parse_args()
+    print("training the fast one")
+    table = [row("tokens/s of x", 200.0, 100.0, "plain", "tokens/s"), row("seconds of y", 5.0, 10.0, "plain", "s",
+             lower_is_better=True)]
+    result = {{"benchmark": "fast", "machine": "test box", "mode": args.mode, "table": table, "notes": ["vLLM: none"]}}
+    (args.out / "fast.json").write_text(json.dumps(result))
+"""
+FAILS = """
+    import sys
+    print("out of memory, say", file=sys.stderr)
+    sys.exit(3)
+"""
+
+
+def _script(folder, name, body, **fields):
+    (folder / f"{name}.py").write_text(textwrap.dedent(body.format(**fields)))
+
+
+def test_rows_ratio_is_ours_relative_to_the_reference():
+    assert row("rate", 200.0, 100.0)["ratio"] == 2.0
+    assert row("time", 5.0, 10.0, lower_is_better=True)["ratio"] == 2.0
+    assert row("plain measurement", 5.0)["ratio"] is None
+    assert [format_value(v, "s") for v in (1234.4, 12.345, 0.01234, None)] == ["1234 s", "12.3 s", "0.0123 s", "n/a"]
+
+
+def test_runs_each_benchmark_and_writes_the_summary(tmp_path):
+    from tests.benchmarks.conftest import BENCHMARKS
+
+    scripts, out, doc = tmp_path / "scripts", tmp_path / "results", tmp_path / "docs" / "benchmarks.md"
+    scripts.mkdir()
+    out.mkdir()
+    _script(scripts, "fast", WRITES_A_TABLE, common=str(BENCHMARKS))
+    _script(scripts, "broken", FAILS)
+    earlier = {"machine": "old box", "mode": "full", "table": [row("earlier figure", 3.0, 1.0, "ref", "x")]}
+    (out / "old.json").write_text(json.dumps(earlier))
+    registry = {"fast": ("the fast one", "fast.json"), "broken": ("the broken one", "broken.json"),
+                "old": ("an earlier run", "old.json")}
+
+    status = main(["--mode", "full", "--out", str(out), "--doc", str(doc), "--skip", "old"], registry, scripts)
+
+    assert status == 1  # one benchmark failed
+    summary = json.loads((out / "summary.json").read_text())["benchmarks"]
+    assert [summary[n]["status"] for n in ("fast", "broken", "old")] == ["ok", "failed", "not run"]
+    assert summary["fast"]["mode"] == "full" and summary["fast"]["table"][1]["ratio"] == 2.0
+    assert "out of memory, say" in (out / "logs" / "broken.log").read_text()
+    assert "training the fast one" in (out / "logs" / "fast.log").read_text()
+    markdown = doc.read_text()
+    assert "| fast | tokens/s of x | 200 tokens/s | 100 tokens/s (plain) | 2.00x | test box |" in markdown
+    assert "| fast | seconds of y | 5 s | 10 s (plain) | 2.00x | test box |" in markdown
+    assert "| broken | failed: see below |" in markdown and "logs/broken.log" in markdown
+    assert "| old | earlier figure | 3 x | 1 x (ref) | 3.00x | old box |" in markdown
+    assert "  - vLLM: none" in markdown
+
+
+def test_report_only_runs_nothing(tmp_path):
+    out, doc = tmp_path / "results", tmp_path / "benchmarks.md"
+    status = main(["--report-only", "--out", str(out), "--doc", str(doc)], {"x": ("never run", "x.json")},
+                  tmp_path / "no-scripts-here")
+    assert status == 0 and "| x | not run: see below |" in doc.read_text()
+    assert not (out / "logs").exists()
