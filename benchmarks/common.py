@@ -38,13 +38,18 @@ def parse_with_mode(parser: argparse.ArgumentParser, mode_defaults: dict[str, di
 
 
 def row(measure: str, ours: float | None, reference: float | None = None, reference_name: str = "",
-        unit: str = "", lower_is_better: bool = False, note: str = "") -> dict:
-    """One line of the summary table. Without a reference (a plain measurement) the ratio is None."""
-    ratio = None
-    if ours is not None and reference is not None and ours > 0 and reference > 0:
-        ratio = reference / ours if lower_is_better else ours / reference
+        unit: str = "", lower_is_better: bool = False, note: str = "", difference: bool = False) -> dict:
+    """One line of the summary table. Without a reference (a plain measurement) the ratio is None.
+    `difference`: compare by ours - reference (signed so that above 0 is better for us) instead of a ratio,
+    for accuracies in % and other figures whose ratio says little near 0."""
+    ratio = gain = None
+    if ours is not None and reference is not None:
+        if difference:
+            gain = reference - ours if lower_is_better else ours - reference
+        elif ours > 0 and reference > 0:
+            ratio = reference / ours if lower_is_better else ours / reference
     return {"measure": measure, "ours": ours, "reference": reference, "reference_name": reference_name,
-            "unit": unit, "ratio": ratio, "lower_is_better": lower_is_better, "note": note}
+            "unit": unit, "ratio": ratio, "difference": gain, "lower_is_better": lower_is_better, "note": note}
 
 
 def counted_tokens(log_history: list[dict]) -> float:

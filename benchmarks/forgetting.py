@@ -244,10 +244,10 @@ def table(results: dict, setting_name: str) -> list[dict]:
             continue
         note = "upper bound: all tasks at once, not a sequence" if method == "multitask" else ""
         rows.append(row(f"{setting_name}: average accuracy after the last task, {method}", r["final_average"],
-                        naive.get("final_average"), "naive fine-tuning", "%", note=note))
+                        naive.get("final_average"), "naive fine-tuning", "%", note=note, difference=True))
         if "forgetting" in r:
             rows.append(row(f"{setting_name}: forgetting, {method}", r["forgetting"], naive.get("forgetting"),
-                            "naive fine-tuning", "points", lower_is_better=True,
+                            "naive fine-tuning", "points", lower_is_better=True, difference=True,
                             note="mean over earlier tasks of best minus final accuracy"))
     return rows
 

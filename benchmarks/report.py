@@ -62,7 +62,8 @@ def render_markdown(summary: dict, command: str = "python -m benchmarks") -> str
         "# Benchmarks", "",
         f"Written by `{command}` ({summary['mode']} mode) on {summary['generated']}. Each row: what was measured,",
         "ours, the reference it is compared with, and the ratio, always ours relative to the reference so that",
-        "**above 1 is better for us** (ours/reference for rates, reference/ours for times and memory).", "",
+        "**above 1 is better for us** (ours/reference for rates, reference/ours for times and memory); accuracies",
+        "are compared by their difference instead, **above 0 better for us**.", "",
         "| benchmark | measured | ours | reference | ratio | machine |",
         "|---|---|---|---|---|---|",
     ]
@@ -83,6 +84,8 @@ def _table_line(name: str, entry: dict, machine: str | None) -> str:
     if reference and entry["reference_name"]:
         reference = f"{reference} ({entry['reference_name']})"
     ratio = f"{entry['ratio']:.2f}x" if entry["ratio"] is not None else ""
+    if entry.get("difference") is not None:
+        ratio = f"{entry['difference']:+.1f} {'points' if entry['unit'] in ('%', 'points') else entry['unit']}"
     measured = entry["measure"] + (f"; {entry['note']}" if entry.get("note") else "")
     return f"| {name} | {measured} | {ours} | {reference} | {ratio} | {machine or ''} |"
 
@@ -95,10 +98,18 @@ def format_value(value: float | None, unit: str = "") -> str:
     return f"{text} {unit}".strip()
 
 
+def _relative(path: str) -> str:
+    """A path as the repository's reader sees it: relative to the working folder when inside it."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return path
+
+
 def _notes(name: str, bench: dict) -> list[str]:
     took = f", {bench['seconds']:.0f} s" if bench["seconds"] is not None else ""
-    where = f"; result {bench['result']}" if bench["result"] else ""
-    log = f"; log {bench['log']}" if bench["log"] and bench["status"] != "ok" else ""
+    where = f"; result `{_relative(bench['result'])}`" if bench["result"] else ""
+    log = f"; log `{_relative(bench['log'])}`" if bench["log"] and bench["status"] != "ok" else ""
     lines = [f"- **{name}** ({bench['status']}{took}): {bench['description']}{where}{log}"]
     lines += [f"  - {note}" for note in bench["notes"]]
     return lines

@@ -41,24 +41,26 @@ STAGES = ("cpt", "sft", "dpo", "grpo")
 DATA = {"cpt": "general", "sft": "addition", "dpo": "date_format", "grpo": "sorting"}  # toy domain / tasks
 # What each stage trains: the settings every side shares. Steps are for quick mode (x --steps-scale).
 WORKLOADS = {
-    "toy": {
-        "cpt": {"max_steps": 30, "per_device_train_batch_size": 16, "max_length": 128, "learning_rate": 1e-3},
-        "sft": {"max_steps": 30, "per_device_train_batch_size": 32, "max_length": 64, "learning_rate": 1e-3},
-        "dpo": {"max_steps": 20, "per_device_train_batch_size": 16, "max_length": 64, "learning_rate": 5e-4},
-        "grpo": {"max_steps": 8, "per_device_train_batch_size": 16, "num_generations": 4,
+    "toy": {  # 10-20 s of training per run: shorter runs were dominated by the first steps' warm-up
+        "cpt": {"max_steps": 80, "per_device_train_batch_size": 16, "max_length": 128, "learning_rate": 1e-3},
+        "sft": {"max_steps": 120, "per_device_train_batch_size": 32, "max_length": 64, "learning_rate": 1e-3},
+        "dpo": {"max_steps": 60, "per_device_train_batch_size": 16, "max_length": 64, "learning_rate": 5e-4},
+        "grpo": {"max_steps": 40, "per_device_train_batch_size": 16, "num_generations": 4,
                  "max_completion_length": 12, "learning_rate": 1e-4, "beta": 0.04},
     },
     "smollm2": {
-        "cpt": {"max_steps": 4, "per_device_train_batch_size": 8, "max_length": 128, "learning_rate": 1e-5},
-        "sft": {"max_steps": 4, "per_device_train_batch_size": 8, "max_length": 128, "learning_rate": 1e-5},
-        "dpo": {"max_steps": 3, "per_device_train_batch_size": 8, "max_length": 128, "learning_rate": 1e-6},
-        "grpo": {"max_steps": 3, "per_device_train_batch_size": 8, "num_generations": 4,
+        "cpt": {"max_steps": 6, "per_device_train_batch_size": 8, "max_length": 128, "learning_rate": 1e-5},
+        # packed to 128 tokens a row, as real SFT data (hundreds of tokens a row) fills them; a toy row is ~14
+        "sft": {"max_steps": 6, "per_device_train_batch_size": 8, "max_length": 128, "learning_rate": 1e-5,
+                "packing": True},
+        "dpo": {"max_steps": 6, "per_device_train_batch_size": 8, "max_length": 128, "learning_rate": 1e-6},
+        "grpo": {"max_steps": 5, "per_device_train_batch_size": 8, "num_generations": 4,
                  "max_completion_length": 16, "learning_rate": 1e-6, "beta": 0.04},
     },
 }
 WORKLOADS["llama-500m"] = WORKLOADS["smollm2"]
 SIDES = ("ours", "plain", "defaults")
-MODE_DEFAULTS = {"quick": {"steps_scale": 1.0, "repeats": 2}, "full": {"steps_scale": 5.0, "repeats": 3}}
+MODE_DEFAULTS = {"quick": {"steps_scale": 1.0, "repeats": 3}, "full": {"steps_scale": 3.0, "repeats": 5}}
 QUIET = {"save_strategy": "no", "report_to": "none", "disable_tqdm": True, "seed": 0, "logging_steps": 1}
 
 
@@ -159,8 +161,8 @@ def main() -> None:
     add_common_args(parser)
     parser.add_argument("--models", nargs="+", choices=sorted(WORKLOADS), default=None)
     parser.add_argument("--stages", nargs="+", choices=STAGES, default=list(STAGES))
-    parser.add_argument("--steps-scale", type=float, help="steps = the workload's x this (quick 1, full 5)")
-    parser.add_argument("--repeats", type=int, help="toy runs per side (quick 2, full 3); one fewer for larger models")
+    parser.add_argument("--steps-scale", type=float, help="steps = the workload's x this (quick 1, full 3)")
+    parser.add_argument("--repeats", type=int, help="toy runs per side (quick 3, full 5); one fewer for larger models")
     args = parse_with_mode(parser, MODE_DEFAULTS)
     models = args.models or (["toy", "smollm2"] + (["llama-500m"] if args.mode == "full" and on_gpu() else []))
     notes = [] if on_gpu() else ["llama-500m (0.5B) runs in full mode on a GPU only: not measured on this CPU machine"]

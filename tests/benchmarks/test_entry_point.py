@@ -79,3 +79,13 @@ def test_report_only_runs_nothing(tmp_path):
                   tmp_path / "no-scripts-here")
     assert status == 0 and "| x | not run: see below |" in doc.read_text()
     assert not (out / "logs").exists()
+
+
+def test_accuracies_compare_by_difference():
+    from benchmarks.report import _table_line
+
+    gained = row("average accuracy", 25.0, 1.0, "naive", "%", difference=True)
+    assert gained["ratio"] is None and gained["difference"] == 24.0
+    forgot_less = row("forgetting", 13.0, 43.5, "naive", "points", lower_is_better=True, difference=True)
+    assert forgot_less["difference"] == 30.5
+    assert _table_line("forgetting", forgot_less, "box") == "| forgetting | forgetting | 13 points | 43.5 points (naive) | +30.5 points | box |"

@@ -104,3 +104,19 @@ def test_past_the_limit_the_stage_stops_naming_the_skipped_steps(tmp_path, toy_d
     with pytest.raises(TrainingDiverged, match=r"stage a: non-finite loss \(nan\) at step 4;.*already skipped 1 "
                                                r"\(skip_bad_batches: 1, at steps 2\)"):
         run_recipe(load_recipe(path), path.read_text())
+
+
+def test_the_check_takes_the_trainers_gradient_norm_instead_of_a_second_pass(tmp_path, toy_dir, monkeypatch):
+    from cpt.stages import bad_batches
+
+    recorded = []
+    original = bad_batches._gradient_norm
+
+    def spy(norm, model):
+        recorded.append(norm)
+        return original(norm, model)
+
+    monkeypatch.setattr(bad_batches, "_gradient_norm", spy)
+    path = _recipe(tmp_path, steps=3)
+    run_recipe(load_recipe(path), path.read_text())
+    assert len(recorded) == 3 and all(norm is not None and torch.isfinite(torch.as_tensor(norm)) for norm in recorded)
