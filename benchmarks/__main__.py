@@ -9,7 +9,7 @@
 Each benchmark runs as its own process (`python benchmarks/NAME.py --mode MODE --out OUT`), one after
 another so that none times another's load, with its output in OUT/logs/NAME.log. One that fails is
 reported as failed and the others still run; the exit status is 1 if any failed. A benchmark not run
-this time keeps its earlier JSON in the summary (status "not run").
+this time keeps its earlier JSON in the summary (status "earlier result"; "not run" if there is none).
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ class Outcome:
 
     description: str
     result_path: Path | None
-    returncode: int | None  # None: not run this time (its earlier JSON is reported, if any)
+    returncode: int | None  # None: not run this time (its earlier JSON is reported, if any: "earlier result")
     log_path: Path | None = None
     seconds: float | None = None
 
@@ -33,9 +33,7 @@ def summarise(outcomes: dict[str, Outcome], mode: str) -> dict:
     benchmarks = {}
     for name, outcome in outcomes.items():
         result = _read(outcome.result_path)
-        status = "not run" if outcome.returncode is None else "ok" if outcome.returncode == 0 else "failed"
-        if status == "ok" and result is None:
-            status = "failed"  # exited 0 without writing its result
+        status = _status(outcome.returncode, result)
         benchmarks[name] = {
             "description": outcome.description, "status": status, "returncode": outcome.returncode,
             "seconds": outcome.seconds, "machine": (result or {}).get("machine"), "mode": (result or {}).get("mode"),
@@ -45,6 +43,12 @@ def summarise(outcomes: dict[str, Outcome], mode: str) -> dict:
         }
     generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     return {"mode": mode, "generated": generated, "benchmarks": benchmarks}
+
+
+def _status(returncode: int | None, result: dict | None) -> str:
+    if returncode is None:  # not run this time
+        return "not run" if result is None else "earlier result"
+    return "ok" if returncode == 0 and result is not None else "failed"  # exit 0 without a result: failed
 
 
 def _read(path: Path | None) -> dict | None:
@@ -68,7 +72,7 @@ def render_markdown(summary: dict, command: str = "python -m benchmarks") -> str
         "|---|---|---|---|---|---|",
     ]
     for name, bench in summary["benchmarks"].items():
-        if bench["status"] != "ok" and not bench["table"]:
+        if not bench["table"]:
             lines.append(f"| {name} | {bench['status']}: see below | | | | |")
         for entry in bench["table"]:
             lines.append(_table_line(name, entry, bench["machine"]))
@@ -110,6 +114,7 @@ def _notes(name: str, bench: dict) -> list[str]:
     took = f", {bench['seconds']:.0f} s" if bench["seconds"] is not None else ""
     where = f"; result `{_relative(bench['result'])}`" if bench["result"] else ""
     log = f"; log `{_relative(bench['log'])}`" if bench["log"] and bench["status"] != "ok" else ""
-    lines = [f"- **{name}** ({bench['status']}{took}): {bench['description']}{where}{log}"]
+    mode = f", {bench['mode']} mode" if bench["mode"] else ""
+    lines = [f"- **{name}** ({bench['status']}{took}{mode}): {bench['description']}{where}{log}"]
     lines += [f"  - {note}" for note in bench["notes"]]
     return lines

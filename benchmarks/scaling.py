@@ -288,6 +288,8 @@ def main() -> None:
     by_size = [config(size, todo["size_seq_len"]) for size in todo["sizes"]]
     by_seq_len = {size: [config(size, n) for n in lengths] for size, lengths in todo["seq_sweeps"].items()}
     table, notes = size_steps(by_size)
+    if not gpu:
+        notes.append("0.5B and lengths past 2048: full mode on a GPU only, not measured on this machine")
     for size, sweep in by_seq_len.items():
         rows, size_notes = length_steps(size, sweep)
         table, notes = table + rows, notes + size_notes

@@ -61,7 +61,7 @@ def test_runs_each_benchmark_and_writes_the_summary(tmp_path):
 
     assert status == 1  # one benchmark failed
     summary = json.loads((out / "summary.json").read_text())["benchmarks"]
-    assert [summary[n]["status"] for n in ("fast", "broken", "old")] == ["ok", "failed", "not run"]
+    assert [summary[n]["status"] for n in ("fast", "broken", "old")] == ["ok", "failed", "earlier result"]
     assert summary["fast"]["mode"] == "full" and summary["fast"]["table"][1]["ratio"] == 2.0
     assert "out of memory, say" in (out / "logs" / "broken.log").read_text()
     assert "training the fast one" in (out / "logs" / "fast.log").read_text()
