@@ -7,7 +7,7 @@ with TRL / transformers alone, on the same model, data and trainer settings as o
 cpt: a transformers `Trainer` on the domain's text, tokenised and cut into max_length blocks up front
 (`group_texts` of transformers' run_clm.py; our stage streams and packs the same way, so both train on
 full rows). sft / dpo / grpo: TRL's SFTTrainer, DPOTrainer (reference = None: TRL reloads the starting
-model, as our default does) and GRPOTrainer with an exact-match reward.
+model, as our default does) and GRPOTrainer with our built-in exact-match reward function (the workload).
 """
 
 from __future__ import annotations
@@ -81,8 +81,7 @@ def _grpo(model, tokenizer, data_file: Path, config_kwargs: dict):
     from datasets import load_dataset
     from trl import GRPOConfig, GRPOTrainer
 
-    def exact_match(prompts, completions, answer, **_):
-        return [float(c.strip().split("\n")[0] == a) for c, a in zip(completions, answer)]
+    from cpt.rewards.builtin import exact_match  # the workload's reward, the same function on both sides
 
     data = load_dataset("json", data_files=str(data_file), split="train").select_columns(["prompt", "answer"])
     return GRPOTrainer(model=model, reward_funcs=[exact_match], args=GRPOConfig(**config_kwargs), train_dataset=data,
