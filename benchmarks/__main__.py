@@ -1,6 +1,6 @@
 """Run every benchmark, then write one summary JSON and docs/benchmarks.md.
 
-    python -m benchmarks                              # quick mode: sized for a 2-core CPU machine (about 40 min)
+    python -m benchmarks                              # quick mode: sized for a 2-core CPU machine (about 50 min)
     python -m benchmarks --mode full                  # larger settings, meant for a GPU machine
     python -m benchmarks --only stage_throughput scaling
     python -m benchmarks --skip forgetting mixing     # the quality benchmarks take the longest

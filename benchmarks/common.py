@@ -52,11 +52,6 @@ def row(measure: str, ours: float | None, reference: float | None = None, refere
             "unit": unit, "ratio": ratio, "difference": gain, "lower_is_better": lower_is_better, "note": note}
 
 
-def counted_tokens(log_history: list[dict]) -> float:
-    """The tokens a TRL trainer trained on (its running `num_tokens`, padding not counted), from its log history."""
-    return max(float(entry["num_tokens"]) for entry in log_history if "num_tokens" in entry)
-
-
 def run_recipe_dict(recipe: dict, path: Path) -> tuple[Path, float]:
     """Write `recipe` to `path` (JSON is YAML), run it through the runner; its run dir and wall seconds."""
     from cpt.recipe.load import load_recipe

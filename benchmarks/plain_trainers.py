@@ -15,8 +15,6 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from common import counted_tokens
-
 CPT_ONLY_KEYS = ("max_length",)  # SFTConfig fields our cpt stage reads that TrainingArguments lacks
 
 
@@ -31,14 +29,16 @@ def run_plain(kind: str, model_dir: Path, data_file: Path, config_kwargs: dict, 
     config_kwargs = {**config_kwargs, "output_dir": str(workdir / f"plain-{kind}"), "use_cpu": not torch.cuda.is_available()}
     trainer = BUILDERS[kind](model, tokenizer, data_file, config_kwargs)
     output = trainer.train()
-    tokens = counted_tokens(trainer.state.log_history) if kind != "cpt" else cpt_tokens(config_kwargs)
     return {"train_seconds": output.metrics["train_runtime"], "wall_seconds": time.perf_counter() - started,
-            "tokens": tokens}
+            "tokens": trained_tokens(kind, trainer.state.log_history, config_kwargs)}
 
 
-def cpt_tokens(config_kwargs: dict) -> int:
-    """Every position of a packed row is a trained token."""
-    return config_kwargs["max_steps"] * config_kwargs["per_device_train_batch_size"] * config_kwargs["max_length"]
+def trained_tokens(kind: str, log_history: list[dict], settings: dict) -> float:
+    """Tokens a run trained on, the same count for our side and the plain one: TRL's `num_tokens`; for cpt,
+    where every position of a packed row is trained, steps x batch x max_length."""
+    if kind == "cpt":
+        return settings["max_steps"] * settings["per_device_train_batch_size"] * settings["max_length"]
+    return max(float(entry["num_tokens"]) for entry in log_history if "num_tokens" in entry)  # padding not counted
 
 
 def _cpt(model, tokenizer, data_file: Path, config_kwargs: dict):

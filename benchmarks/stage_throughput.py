@@ -31,9 +31,9 @@ import statistics
 import tempfile
 from pathlib import Path
 
-from common import add_common_args, counted_tokens, machine, parse_with_mode, row, run_recipe_dict, write_result
+from common import add_common_args, machine, parse_with_mode, row, run_recipe_dict, write_result
 from hardware import forward_flops_per_token, matmul_peak, mfu, on_gpu, training_flops_per_token
-from plain_trainers import cpt_tokens, run_plain
+from plain_trainers import run_plain, trained_tokens
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -118,8 +118,7 @@ def run_ours(kind: str, model_dir: Path, train: dict, workdir: Path) -> dict:
     run_dir, wall = run_recipe_dict(recipe, workdir / "recipe.json")
     metrics = json.loads((run_dir / "manifest.json").read_text())["stages"][kind]["metrics"]
     log = json.loads((run_dir / "stages" / kind / "train_log.json").read_text())
-    tokens = cpt_tokens(train) if kind == "cpt" else counted_tokens(log)
-    return {"train_seconds": metrics["train_runtime"], "wall_seconds": wall, "tokens": tokens}
+    return {"train_seconds": metrics["train_runtime"], "wall_seconds": wall, "tokens": trained_tokens(kind, log, train)}
 
 
 def run_side(side: str, kind: str, model_dir: Path, workload: dict) -> dict:
@@ -183,7 +182,7 @@ def measure_models(models: list[str], stages: list[str], scale: float, repeats: 
     for model in models:
         folder = model_folder(model, workdir)
         repeats_here = repeats if model == "toy" else max(1, repeats - 1)
-        warm_up = scaled(WORKLOADS[model]["sft"], 0)
+        warm_up = {**WORKLOADS[model]["sft"], "max_steps": 2}
         run_side("plain", "sft", folder, warm_up)  # untimed: the process's first run is the slowest
         config = AutoConfig.from_pretrained(folder)
         for kind in stages:
