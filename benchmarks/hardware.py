@@ -33,9 +33,12 @@ def device_name() -> str:
 
 
 def machine() -> str:
-    """One line naming the machine for tables: CPU model, cores, and the GPU if there is one."""
+    """One line naming the machine for tables: CPU model, cores, the processor kind (whether it runs bf16
+    natively, which decides our stages' precision on a CPU: cpt/core/precision.py), and the GPU if any."""
+    from cpt.core.precision import cpu_kind
+
     gpu = f", {device_name()}" if on_gpu() else ""
-    return f"{platform.machine()} {_cpu_model()}, {os.cpu_count()} cpus{gpu}"
+    return f"{platform.machine()} {_cpu_model()}, {os.cpu_count()} cpus, {cpu_kind()}{gpu}"
 
 
 def _cpu_model() -> str:

@@ -7,16 +7,20 @@ measured in one run as ratios; with each stage's model FLOPs utilisation (MFU).
 
 Three sides per stage and model, in one process, alternating (ours, plain, defaults, then the reverse
 order, after one untimed warm-up run), medians reported:
-  ours      the stage in a recipe, through cpt's runner, with our defaults (bf16 autocast, no activation
-            checkpointing, and on a CPU the whole-logits LM head: cpt/stages/lm_head.py)
+  ours      the stage in a recipe, through cpt's runner, with our defaults (the precision cpt/core/precision.py
+            chooses: bf16 autocast where the hardware runs bf16 natively, else fp32; no activation
+            checkpointing; on a CPU the whole-logits LM head: cpt/stages/lm_head.py)
   plain     benchmarks/plain_trainers.py: the same training in plain TRL / transformers, our settings spelled out
   defaults  the same plain script with only the workload set (steps, batch, lengths, lr, beta, generations)
             and every other setting at the library's default (TRL 1.16: bf16, gradient checkpointing on;
-            transformers' Trainer, which the plain cpt side uses: fp32)
+            transformers' Trainer, which the plain cpt side uses: fp32). "ours/defaults" is what a user gains by
+            running our stage instead of TRL as it comes; on a CPU without native bf16 it is mostly precision.
+Every table line names the processor kind (AMX / AVX512-BF16 / AVX2 without native bf16) and each side's
+precision: the ratios depend on it.
 Checkpoints are off on every side. tokens/s = trained tokens (TRL's `num_tokens`; cpt: steps x batch x
 max_length) / the trainer's train_runtime. MFU = FLOPs per trained token (TRL's compute_flops_per_token;
 DPO adds the reference's forward, GRPO the reference's and one more forward for generation) x tokens/s /
-the bf16 matmul peak measured here (hardware.py). Models: `toy` (3.4M, 1k vocabulary), `smollm2`
+the matmul peak measured here in the side's precision (hardware.py). Models: `toy` (3.4M, 1k vocabulary), `smollm2`
 (SmolLM2-135M-Instruct, 49k vocabulary) and, in full mode on a GPU only, `llama-500m` (built from a
 config with SmolLM2's tokenizer, random weights).
 """
@@ -105,8 +109,19 @@ def side_settings(side: str, workload: dict) -> dict:
 
     if side == "defaults":
         return {**workload, **QUIET}
+    from cpt.core.precision import choose_precision
+
     ours = {k: v for k, v in fast_defaults().items() if k not in ("use_cpu",)}
-    return {**ours, **workload, **QUIET}
+    return {**ours, "bf16": choose_precision(workload).bf16, **workload, **QUIET}
+
+
+def side_precision(side: str, kind: str) -> str:
+    """The precision a side trains in: ours and plain as cpt chooses; defaults as the library's config does."""
+    from cpt.core.precision import choose_precision
+
+    if side != "defaults":
+        return choose_precision({}).name
+    return "fp32" if kind == "cpt" else "bf16"  # transformers' TrainingArguments: fp32; TRL 1.16 configs: bf16
 
 
 def run_ours(kind: str, model_dir: Path, train: dict, workdir: Path) -> dict:
@@ -190,26 +205,33 @@ def measure_models(models: list[str], stages: list[str], scale: float, repeats: 
             workload = scaled(WORKLOADS[model][kind], scale)
             measured = measure_stage(kind, folder, workload, repeats_here)
             flops = stage_flops_per_token(kind, config, workload)
-            measured["mfu"] = {side: mfu(flops * rate, peak["bf16_flops_per_s"])
+            measured["mfu"] = {side: mfu(flops * rate, peak[f"{side_precision(side, kind)}_flops_per_s"])
                                for side, rate in measured["tokens_per_s"].items()}
             results[f"{model}/{kind}"] = measured
     return results
 
 
 def table(results: dict) -> list[dict]:
+    from cpt.core.precision import cpu_kind
+
+    processor = "GPU" if on_gpu() else cpu_kind()
     rows = []
     for name, measured in results.items():
-        rate, mfus = measured["tokens_per_s"], measured["mfu"]
+        rate, mfus, kind = measured["tokens_per_s"], measured["mfu"], name.split("/")[-1]
+        ours, defaults = side_precision("ours", kind), side_precision("defaults", kind)
         rows.append(row(f"{name}: training tokens/s vs plain TRL", rate["ours"], rate["plain"], "plain TRL script",
-                        "tokens/s", note=f"MFU {100 * mfus['ours']:.1f}% (plain {100 * mfus['plain']:.1f}%)"))
-        rows.append(row(f"{name}: training tokens/s vs library defaults", rate["ours"], rate["defaults"],
-                        "TRL/transformers defaults", "tokens/s"))
+                        "tokens/s", note=f"{processor}; both {ours}; MFU {100 * mfus['ours']:.1f}% "
+                                         f"(plain {100 * mfus['plain']:.1f}%)"))
+        rows.append(row(f"{name}: ours with our defaults vs TRL with its defaults", rate["ours"], rate["defaults"],
+                        "TRL/transformers defaults", "tokens/s", note=f"{processor}; ours {ours}, defaults {defaults}"))
     return rows
 
 
 def print_table(result: dict) -> None:
     print(f"\nStage throughput ({result['machine']}; bf16 matmul peak "
-          f"{result['matmul_peak']['bf16_flops_per_s'] / 1e9:.0f} GFLOP/s)")
+          f"{result['matmul_peak']['bf16_flops_per_s'] / 1e9:.0f} GFLOP/s, fp32 "
+          f"{result['matmul_peak']['fp32_flops_per_s'] / 1e9:.0f})")
+    print(f"precision: ours and plain {side_precision('ours', 'sft')}; defaults bf16 (cpt: fp32)")
     print(f"{'stage':<20} {'ours tok/s':>10} {'plain':>10} {'defaults':>10} {'ours/plain':>10} "
           f"{'ours/defaults':>13} {'MFU ours':>9}")
     for name, measured in result["results"].items():

@@ -81,7 +81,7 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("run_dir", type=Path, help="a run directory, e.g. runs/quickstart")
     report.set_defaults(handler=_cmd_report)
     toy = commands.add_parser("toy", help="build the embedded tiny model and task suite")
-    toy.add_argument("--out", type=Path, default=None, help="default: $CPT_TOY_DIR or ~/.cache/cpt/toy-v2")
+    toy.add_argument("--out", type=Path, default=None, help="default: $CPT_TOY_DIR or ~/.cache/cpt/toy-v3")
     toy.add_argument("--seed", type=int, default=0)
     toy.set_defaults(handler=_cmd_toy)
     imported = commands.add_parser("import-model", help="import a named model or a GGUF file as a Hugging Face folder")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from cpt.core.precision import choose_precision
 from cpt.recipe.schema import Recipe
 from cpt.runner.manifest import DONE, RUNNING, Manifest
 from cpt.runner.preflight import stage_sources
@@ -29,6 +30,7 @@ def describe_plan(recipe: Recipe) -> str:
             f"    output:    {output}",
             f"    reference: {getattr(stage, 'reference', None) or previous}{_kl_note(stage)}",
         ]
+        lines.append(f"    precision: {choose_precision(stage.train).describe()}")
         guards = _guards(stage)
         if guards:
             lines.append(f"    guards:    {guards}")

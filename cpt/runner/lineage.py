@@ -7,10 +7,12 @@ parent's hash, so changing stage i reruns stage i and everything after it.
 
 from __future__ import annotations
 
+import logging
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from cpt.core.precision import choose_precision, emulated_bf16_warning
 from cpt.runner.atomic import is_complete, remove_partials
 from cpt.runner.checkpoints import discard_incomplete, latest_complete_checkpoint
 from cpt.runner.distributed import end_deepspeed_stage, is_main_process, wait_for_everyone
@@ -19,6 +21,8 @@ from cpt.runner.preflight import stage_sources
 from cpt.stages import STAGE_RUNNERS
 from cpt.stages.context import StageContext
 from eval.digest import file_digest
+
+logger = logging.getLogger(__name__)
 
 # Settings that do not change what a stage produces (skip_bad_batches: only when a stage would
 # otherwise stop, and then a rerun with it set should resume, not start again).
@@ -52,7 +56,12 @@ def run_stage(
     interrupted = record.status == RUNNING and record.config_hash == this_hash
     resume_from = _prepare_stage_dir(stage_dir, interrupted)
     reference = Path(spec.reference) if getattr(spec, "reference", None) else parent
+    precision = choose_precision(spec.train)
     manifest.mark_running(record, this_hash, str(parent), str(reference))
+    record.precision = precision.describe()
+    warning = emulated_bf16_warning(precision)
+    if warning and is_main_process():
+        logger.warning("stage %s: %s", spec.name, warning)
     _save(manifest, run_dir)
 
     ctx = StageContext(
@@ -65,6 +74,7 @@ def run_stage(
         chat_template=recipe.model.chat_template,
         tokenizer_source=recipe.model.tokenizer if index == 0 else None,
         resume_from=resume_from,
+        precision=precision,
     )
     result = STAGE_RUNNERS[spec.kind](ctx)
     end_deepspeed_stage()

@@ -41,6 +41,7 @@ class StageRecord:
     reference: str = ""  # default KL / DPO reference: the input
     output: str = ""  # relative to the run dir
     global_step: int = 0
+    precision: str = ""  # "fp32: this CPU has no native bf16 (AVX2)" (core/precision.py)
     metrics: dict[str, Any] = field(default_factory=dict)
     started_at: float | None = None
     finished_at: float | None = None

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cpt.core.precision import Precision
+
 
 @dataclass(frozen=True)
 class StageContext:
@@ -22,6 +24,7 @@ class StageContext:
     chat_template: str | None = None
     tokenizer_source: Path | str | None = None  # default: the input model's folder
     resume_from: Path | None = None  # last complete checkpoint of an interrupted attempt
+    precision: Precision | None = None  # chosen by the runner (core/precision.py); None: chosen from spec.train
 
     @property
     def checkpoint_dir(self) -> Path:

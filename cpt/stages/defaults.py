@@ -2,7 +2,8 @@
 
 TRL 1.16 defaults to gradient checkpointing on, which recomputes activations: on a CPU with
 small models it nearly doubles the step time (stack notes: 0.253 s -> 0.133 s per step with
-bf16 on and checkpointing off). A recipe can set either back.
+bf16 on and checkpointing off). A recipe can set it back. TRL also defaults to bf16, which is
+10x slower than fp32 on a CPU without native bf16: `core/precision.py` decides that instead.
 """
 
 from __future__ import annotations
@@ -13,17 +14,11 @@ from typing import Any
 import torch
 
 
-def _bf16_available() -> bool:
-    if torch.cuda.is_available():
-        return torch.cuda.is_bf16_supported()
-    return True  # CPU autocast supports bf16 and is the fastest setting measured here
-
-
 def fast_defaults() -> dict[str, Any]:
-    """Defaults shared by every stage kind; the recipe's `train:` mapping overrides them."""
+    """Defaults shared by every stage kind; the recipe's `train:` mapping overrides them.
+    Precision is not among them: the runner chooses it per stage from the hardware (core/precision.py)."""
     on_cpu = not torch.cuda.is_available()
     defaults = {
-        "bf16": _bf16_available(),
         "activation_checkpointing": False,
         "use_cpu": on_cpu,
         "report_to": "none",

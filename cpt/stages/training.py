@@ -6,6 +6,7 @@ final model as a plain Hugging Face folder (LoRA merged in).
 from __future__ import annotations
 
 import contextlib
+import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from typing import Any
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from cpt.core.precision import choose_precision
 from cpt.errors import Preempted
 from cpt.recipe.base import PeftSpec
 from cpt.runner.atomic import atomic_write_json, commit_folder
@@ -62,8 +64,11 @@ def lora_config(spec: PeftSpec | None):
 
 
 def trainer_config(config_cls: type, ctx: StageContext, kind_defaults: dict[str, Any]):
-    """Our defaults, then the kind's, then the recipe's `train:`, then what the runner owns."""
-    settings = {**fast_defaults(), **kind_defaults, **ctx.spec.train, **runner_owned(ctx)}
+    """Our defaults, then the kind's, then the recipe's `train:`, then what the runner owns
+    (the precision it chose, which already honours the recipe's own bf16/fp16)."""
+    chosen = ctx.precision or choose_precision(ctx.spec.train)
+    precision = {"bf16": chosen.bf16, "fp16": chosen.fp16}
+    settings = {**fast_defaults(), **kind_defaults, **ctx.spec.train, **precision, **runner_owned(ctx)}
     return config_cls(**settings)
 
 
@@ -158,6 +163,8 @@ def _whole_weights(model):
 
 
 def _write_train_log(trainer, ctx: StageContext) -> None:
-    """The trainer's log history (loss, lr, ...) for the report's training curves."""
+    """The trainer's log history (loss, lr, ...) for the report's training curves, and the settings it
+    trained with as JSON (the Trainer's own copy, training_args.bin, is a pickle)."""
     if is_main_process():
         atomic_write_json(ctx.stage_dir / "train_log.json", trainer.state.log_history)
+        atomic_write_json(ctx.stage_dir / "train_args.json", json.loads(trainer.args.to_json_string()))

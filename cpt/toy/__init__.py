@@ -1,7 +1,7 @@
 """The embedded default: a tiny locally built Llama, its tokenizer, a synthetic task suite and text domains.
 
     from cpt.toy import ensure_toy
-    root = ensure_toy()   # builds once into $CPT_TOY_DIR or ~/.cache/cpt/toy-v2, then reuses it
+    root = ensure_toy()   # builds once into $CPT_TOY_DIR or ~/.cache/cpt/toy-v3, then reuses it
 
 Layout: root/model (HF folder), root/tasks/<task>/{train,test}.jsonl + <task>.yaml + test.parquet (lm-eval),
 root/domains/<domain>/{train,validation}.jsonl, root/BUILD_INFO.json (written last).

@@ -1,6 +1,6 @@
 """Build (or reuse) the toy and print what it holds.
 
-    python -m cpt.toy [DIR]        # DIR defaults to $CPT_TOY_DIR or ~/.cache/cpt/toy-v2
+    python -m cpt.toy [DIR]        # DIR defaults to $CPT_TOY_DIR or ~/.cache/cpt/toy-v3
 """
 
 import json

@@ -1,7 +1,7 @@
 """Build the embedded toy (model, tokenizer, tasks, domains, lm-eval YAMLs) into one directory.
 
 `ensure_toy()` is what callers use: it builds once into `toy_root()` (CPT_TOY_DIR or
-~/.cache/cpt/toy-v2), under a file lock, into a temporary directory renamed into place, and the
+~/.cache/cpt/toy-v3), under a file lock, into a temporary directory renamed into place, and the
 BUILD_INFO.json marker is written last, so a half-built directory is never taken as complete.
 Run `python -m cpt.toy [DIR]` to build (or reuse) the toy and print a summary.
 """
@@ -18,13 +18,13 @@ from cpt.toy.tasks import TOY_TASKS, task_splits
 from eval.files import replace_folder, sibling_lock
 from eval.task_files import write_prompt_answer_task
 
-VERSION = 2  # 2: lm-eval tasks read Parquet (JSON turned date answers into timestamps)
+VERSION = 3  # 2: lm-eval tasks read Parquet (JSON turned date answers into timestamps); 3: smaller, for any CPU
 MARKER = "BUILD_INFO.json"
 BUILT_ENTRIES = {"model", "tasks", "domains", MARKER}
 
 
 def toy_root() -> Path:
-    """Where the toy lives: $CPT_TOY_DIR if set, else ~/.cache/cpt/toy-v2."""
+    """Where the toy lives: $CPT_TOY_DIR if set, else ~/.cache/cpt/toy-v3."""
     configured = os.environ.get("CPT_TOY_DIR")
     return Path(configured).expanduser() if configured else Path.home() / ".cache" / "cpt" / f"toy-v{VERSION}"
 

@@ -12,7 +12,7 @@ from cpt.toy.corpus_general import general_documents
 from cpt.toy.facts import make_countries
 
 TOY_DOMAINS: tuple[str, ...] = ("general", *DOMAIN_DOCUMENTS)
-GENERAL_SIZES = {"train": (1000, 10), "validation": (100, 1)}  # (story documents, fact rounds)
+GENERAL_SIZES = {"train": (150, 10), "validation": (30, 1)}  # (story documents, fact rounds)
 DOMAIN_SIZES = {"train": 2000, "validation": 100}
 
 

@@ -15,6 +15,7 @@ GENERAL_TASKS: tuple[str, ...] = ("capitals",)
 TOY_TASKS: tuple[str, ...] = (*SKILLS, *GENERAL_TASKS)
 TRAIN_SIZE = 2000
 TEST_SIZE = 100
+CAPITALS_TEST_SIZE = 40  # of NUM_COUNTRIES: the rest are the capitals task's train split
 
 
 def make_record(prompt: str, answer: str, rejected: str) -> dict[str, str]:
@@ -60,7 +61,7 @@ def _capitals_splits(seed: int) -> tuple[list[dict], list[dict]]:
     order = list(countries)
     rng.shuffle(order)
     records = [_capital_record(rng, country, countries) for country in order]
-    return records[TEST_SIZE:], records[:TEST_SIZE]
+    return records[CAPITALS_TEST_SIZE:], records[:CAPITALS_TEST_SIZE]
 
 
 def task_splits(task: str, seed: int) -> tuple[list[dict], list[dict]]:

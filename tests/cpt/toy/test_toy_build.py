@@ -38,7 +38,7 @@ def test_layout_and_build_info(toy_dir):
     info = json.loads((toy_dir / "BUILD_INFO.json").read_text())
     assert info["version"] == 2 and info["seed"] == 0
     assert info["tasks"] == list(TOY_TASKS) and info["domains"] == list(TOY_DOMAINS)
-    assert 1_000_000 <= info["model_params"] <= 5_000_000
+    assert 500_000 <= info["model_params"] <= 5_000_000
 
 
 def test_same_seed_builds_are_byte_identical(toy_dir, tmp_path):
@@ -50,7 +50,7 @@ def test_toy_root_honours_env(monkeypatch, tmp_path):
     assert toy_root() == tmp_path / "elsewhere"
     monkeypatch.delenv("CPT_TOY_DIR")
     monkeypatch.setenv("HOME", str(tmp_path))
-    assert toy_root() == tmp_path / ".cache" / "cpt" / "toy-v2"
+    assert toy_root() == tmp_path / ".cache" / "cpt" / "toy-v3"
 
 
 @pytest.mark.multiprocess
