@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cpt.core.precision import choose_precision
-from cpt.recipe.schema import Recipe
+from cpt.core.precision import choose_precision, count_parameters
+from cpt.recipe.schema import TOY_MODEL, Recipe
 from cpt.runner.manifest import DONE, RUNNING, Manifest
 from cpt.runner.preflight import stage_sources
+from cpt.toy import toy_root
 
 
 def describe_plan(recipe: Recipe) -> str:
@@ -20,6 +21,7 @@ def describe_plan(recipe: Recipe) -> str:
     manifest = Manifest.load(run_dir)
     lines = [f"run {recipe.run.name} -> {run_dir}", f"base model: {recipe.model.name_or_path}", _launch_line(recipe)]
     previous = f"base ({recipe.model.name_or_path})"
+    base_params = count_parameters(_base_folder_if_present(recipe))
     for index, stage in enumerate(recipe.stages):
         output = run_dir / "stages" / stage.name / "model"
         data = ", ".join(src.describe() for src, _ in stage_sources(stage))
@@ -30,7 +32,7 @@ def describe_plan(recipe: Recipe) -> str:
             f"    output:    {output}",
             f"    reference: {getattr(stage, 'reference', None) or previous}{_kl_note(stage)}",
         ]
-        lines.append(f"    precision: {choose_precision(stage.train).describe()}")
+        lines.append(f"    precision: {choose_precision(stage.train, base_params).describe()}")
         guards = _guards(stage)
         if guards:
             lines.append(f"    guards:    {guards}")
@@ -43,6 +45,13 @@ def describe_plan(recipe: Recipe) -> str:
             f"each stage: {names}; then the report in {run_dir / 'report'}"
         )
     return "\n".join(lines)
+
+
+def _base_folder_if_present(recipe: Recipe) -> Path | None:
+    """The base model's folder when it is already on disk (plan builds and imports nothing)."""
+    name = recipe.model.name_or_path
+    folder = toy_root() / "model" if name == TOY_MODEL else Path(name).expanduser()
+    return folder if folder.is_dir() else None
 
 
 def _guards(stage) -> str:

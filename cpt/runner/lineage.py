@@ -12,7 +12,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from cpt.core.precision import choose_precision, emulated_bf16_warning
+from cpt.core.precision import choose_precision, count_parameters, emulated_bf16_warning
 from cpt.runner.atomic import is_complete, remove_partials
 from cpt.runner.checkpoints import discard_incomplete, latest_complete_checkpoint
 from cpt.runner.distributed import end_deepspeed_stage, is_main_process, wait_for_everyone
@@ -56,7 +56,7 @@ def run_stage(
     interrupted = record.status == RUNNING and record.config_hash == this_hash
     resume_from = _prepare_stage_dir(stage_dir, interrupted)
     reference = Path(spec.reference) if getattr(spec, "reference", None) else parent
-    precision = choose_precision(spec.train)
+    precision = choose_precision(spec.train, count_parameters(parent))
     manifest.mark_running(record, this_hash, str(parent), str(reference))
     record.precision = precision.describe()
     warning = emulated_bf16_warning(precision)

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cpt.core.precision import choose_precision
+from cpt.core.precision import choose_precision, count_parameters
 from cpt.errors import UserError
 from cpt.models import base_identity, resolve_base_model
 from cpt.recipe.schema import Recipe
@@ -56,7 +56,8 @@ def run_recipe(recipe: Recipe, recipe_text: str, until: str | None = None, with_
     summary = RunSummary(run_dir)
     evaluate = _evaluator(recipe, summary) if with_eval else (lambda *args: None)
     _say(f"launch: {launch_description()}")
-    default_precision = choose_precision({}).describe()
+    base_params = count_parameters(base)
+    default_precision = choose_precision({}, base_params).describe()
     _say(f"precision: {default_precision}")
     if recipe.eval and recipe.eval.base:
         evaluate(BASE_LABEL, Path(base), results_dir(run_dir, BASE_LABEL))
@@ -66,8 +67,8 @@ def run_recipe(recipe: Recipe, recipe_text: str, until: str | None = None, with_
         check_stop(f"stage {spec.name}")
         started = time.time()
         _say(f"\n== stage {index + 1}/{len(recipe.stages)}: {spec.name} ({spec.kind}) from {parent}")
-        if choose_precision(spec.train).describe() != default_precision:
-            _say(f"   precision: {choose_precision(spec.train).describe()}")
+        if choose_precision(spec.train, base_params).describe() != default_precision:
+            _say(f"   precision: {choose_precision(spec.train, base_params).describe()}")
         outcome = run_stage(spec, index, parent, parent_hash, manifest, run_dir, recipe)
         summary.stage_actions[spec.name] = outcome.action
         _say(f"== {spec.name}: {outcome.action} in {time.time() - started:.0f}s -> {outcome.model_dir}")

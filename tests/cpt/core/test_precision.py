@@ -9,7 +9,14 @@ import json
 import pytest
 
 from cpt.core import precision
-from cpt.core.precision import FORCE_ENV, choose_precision, cpu_bf16, emulated_bf16_warning
+from cpt.core.precision import (
+    FORCE_ENV,
+    SMALL_MODEL_PARAMS,
+    choose_precision,
+    count_parameters,
+    cpu_bf16,
+    emulated_bf16_warning,
+)
 from cpt.recipe.load import load_recipe
 from cpt.runner.run import run_recipe
 from tests.helpers import run_cli, tiny_sft_recipe, write_recipe
@@ -43,6 +50,25 @@ def test_bf16_where_the_cpu_has_bf16_matrix_instructions(cpu, flag, label):
     cpu({"avx2", flag})
     chosen = choose_precision({})
     assert chosen.bf16 and chosen.describe() == f"bf16: this CPU has native bf16 ({label})"
+
+
+def test_a_small_model_trains_in_fp32_even_with_amx_unless_the_recipe_asks(cpu):
+    cpu({"amx_bf16"})
+    small = choose_precision({}, model_params=900_000)
+    assert not small.bf16 and small.describe() == "fp32: a 0.9M-parameter model trains faster in fp32 on a CPU"
+    assert choose_precision({}, model_params=SMALL_MODEL_PARAMS).bf16
+    assert choose_precision({}, model_params=None).bf16  # size unknown (a hub name): the hardware decides
+    assert choose_precision({"bf16": True}, model_params=900_000).bf16
+
+
+def test_parameters_are_counted_from_safetensors_headers(tmp_path, toy_dir):
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(toy_dir / "model")
+    assert count_parameters(toy_dir / "model") == sum(p.numel() for p in model.parameters())
+    assert count_parameters(tmp_path) is None and count_parameters(tmp_path / "missing") is None
+    (tmp_path / "model.safetensors").write_bytes(b"\x05")  # truncated: unknown, not a crash
+    assert count_parameters(tmp_path) is None
 
 
 def test_onednn_capped_below_its_bf16_kernels_means_fp32_whatever_the_flags(cpu):
@@ -106,7 +132,7 @@ def test_gpu_follows_the_device_and_the_recipe(monkeypatch):
 
 @pytest.mark.slow
 def test_a_real_run_records_and_uses_the_precision_chosen_here(tmp_path, toy_dir, cli_state_restored):
-    expected = choose_precision({}).describe()
+    expected = choose_precision({}, count_parameters(toy_dir / "model")).describe()
     recipe = tiny_sft_recipe(tmp_path, steps=4, save_steps=2)
     recipe["stages"][1]["train"]["bf16"] = not expected.startswith("bf16")  # the recipe's own setting wins
     recipe["eval"] = None
