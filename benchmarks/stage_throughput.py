@@ -20,7 +20,7 @@ precision: the ratios depend on it.
 Checkpoints are off on every side. tokens/s = trained tokens (TRL's `num_tokens`; cpt: steps x batch x
 max_length) / the trainer's train_runtime. MFU = FLOPs per trained token (TRL's compute_flops_per_token;
 DPO adds the reference's forward, GRPO the reference's and one more forward for generation) x tokens/s /
-the matmul peak measured here in the side's precision (hardware.py). Models: `toy` (3.4M, 1k vocabulary), `smollm2`
+the matmul peak measured here in the side's precision (hardware.py). Models: `toy` (0.9M, 1k vocabulary), `smollm2`
 (SmolLM2-135M-Instruct, 49k vocabulary) and, in full mode on a GPU only, `llama-500m` (built from a
 config with SmolLM2's tokenizer, random weights).
 """

@@ -27,7 +27,7 @@ GRPO_TRAIN = {"max_steps": 60, "per_device_train_batch_size": 256, "num_generati
               "disable_tqdm": True}
 
 
-def _recipe(tmp_path, sft_steps=300, **grpo):
+def _recipe(tmp_path, sft_steps=100, **grpo):  # 100: the 0.9M toy's SFT reached 98% in 300
     sft_train = {"max_steps": sft_steps, "per_device_train_batch_size": 32, "learning_rate": 3.0e-3,
                  "max_length": 64, "disable_tqdm": True}
     return {"run": {"name": "rl", "output_dir": str(tmp_path), "seed": 0}, "stages": [

@@ -36,7 +36,7 @@ def test_layout_and_build_info(toy_dir):
         for split in ("train", "validation"):
             assert (toy_dir / "domains" / domain / f"{split}.jsonl").stat().st_size > 0
     info = json.loads((toy_dir / "BUILD_INFO.json").read_text())
-    assert info["version"] == 2 and info["seed"] == 0
+    assert info["version"] == 3 and info["seed"] == 0
     assert info["tasks"] == list(TOY_TASKS) and info["domains"] == list(TOY_DOMAINS)
     assert 500_000 <= info["model_params"] <= 5_000_000
 

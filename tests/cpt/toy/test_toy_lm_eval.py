@@ -3,6 +3,7 @@
 import yaml
 
 from cpt.toy import TOY_TASKS
+from cpt.toy.tasks import CAPITALS_TEST_SIZE
 
 
 def test_yaml_fields_and_test_file(toy_dir):
@@ -21,7 +22,7 @@ def test_lm_eval_loads_the_tasks(toy_dir):
     manager = TaskManager(include_path=str(toy_dir / "tasks"), include_defaults=False)
     tasks = get_task_dict(["addition", "capitals"], manager)
     docs = list(tasks["capitals"].test_docs())
-    assert len(docs) == 100
+    assert len(docs) == CAPITALS_TEST_SIZE
     assert tasks["capitals"].doc_to_text(docs[0]) == docs[0]["prompt"]
     assert tasks["capitals"].doc_to_target(docs[0]) == docs[0]["answer"]
 

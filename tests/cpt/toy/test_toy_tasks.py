@@ -6,6 +6,8 @@ from pathlib import Path
 import pytest
 
 from cpt.toy import GENERAL_TASKS, TOY_DOMAINS, TOY_TASKS, check_answer
+from cpt.toy.facts import NUM_COUNTRIES
+from cpt.toy.tasks import CAPITALS_TEST_SIZE
 
 FIELDS = {"prompt", "completion", "answer", "chosen", "rejected"}
 
@@ -24,7 +26,10 @@ def test_public_names():
 def test_records_are_well_formed_and_splits_disjoint(toy_dir, task):
     train = _rows(toy_dir / "tasks" / task / "train.jsonl")
     test = _rows(toy_dir / "tasks" / task / "test.jsonl")
-    assert len(test) == 100 and len(train) >= 100
+    if task == "capitals":  # every country's capital is asked, CAPITALS_TEST_SIZE of them in the test split
+        assert len(test) == CAPITALS_TEST_SIZE and len(train) == NUM_COUNTRIES - CAPITALS_TEST_SIZE > 0
+    else:
+        assert len(test) == 100 and len(train) >= 100
     for row in train + test:
         assert set(row) == FIELDS
         assert row["completion"] == row["chosen"] == " " + row["answer"]
