@@ -21,8 +21,8 @@ import functools
 import json
 import math
 import os
-import struct
 import platform
+import struct
 import time
 from dataclasses import dataclass
 
