@@ -103,24 +103,24 @@ def data_file(kind: str) -> Path:
     return ensure_toy() / folder / DATA[kind] / "train.jsonl"
 
 
-def side_settings(side: str, workload: dict) -> dict:
+def side_settings(side: str, workload: dict, model_dir: Path) -> dict:
     """The config fields a side trains with: the workload, plus ours spelled out (plain) or nothing (defaults)."""
     from cpt.stages.defaults import fast_defaults
 
     if side == "defaults":
         return {**workload, **QUIET}
-    from cpt.core.precision import choose_precision
+    from cpt.core.precision import choose_precision, count_parameters
 
     ours = {k: v for k, v in fast_defaults().items() if k not in ("use_cpu",)}
-    return {**ours, "bf16": choose_precision(workload).bf16, **workload, **QUIET}
+    return {**ours, "bf16": choose_precision(workload, count_parameters(model_dir)).bf16, **workload, **QUIET}
 
 
-def side_precision(side: str, kind: str) -> str:
+def side_precision(side: str, kind: str, model_params: int | None) -> str:
     """The precision a side trains in: ours and plain as cpt chooses; defaults as the library's config does."""
     from cpt.core.precision import choose_precision
 
     if side != "defaults":
-        return choose_precision({}).name
+        return choose_precision({}, model_params).name
     return "fp32" if kind == "cpt" else "bf16"  # transformers' TrainingArguments: fp32; TRL 1.16 configs: bf16
 
 
@@ -138,7 +138,7 @@ def run_ours(kind: str, model_dir: Path, train: dict, workdir: Path) -> dict:
 
 def run_side(side: str, kind: str, model_dir: Path, workload: dict) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
-        settings = side_settings(side, workload)
+        settings = side_settings(side, workload, model_dir)
         if side == "ours":
             measured = run_ours(kind, model_dir, {k: v for k, v in settings.items() if k != "seed"}, Path(tmp))
         else:
@@ -193,6 +193,8 @@ def measure_models(models: list[str], stages: list[str], scale: float, repeats: 
                    peak: dict) -> dict:
     from transformers import AutoConfig
 
+    from cpt.core.precision import count_parameters
+
     results = {}
     for model in models:
         folder = model_folder(model, workdir)
@@ -205,7 +207,9 @@ def measure_models(models: list[str], stages: list[str], scale: float, repeats: 
             workload = scaled(WORKLOADS[model][kind], scale)
             measured = measure_stage(kind, folder, workload, repeats_here)
             flops = stage_flops_per_token(kind, config, workload)
-            measured["mfu"] = {side: mfu(flops * rate, peak[f"{side_precision(side, kind)}_flops_per_s"])
+            params = count_parameters(folder)
+            measured["precision"] = {side: side_precision(side, kind, params) for side in SIDES}
+            measured["mfu"] = {side: mfu(flops * rate, peak[f"{measured['precision'][side]}_flops_per_s"])
                                for side, rate in measured["tokens_per_s"].items()}
             results[f"{model}/{kind}"] = measured
     return results
@@ -217,8 +221,8 @@ def table(results: dict) -> list[dict]:
     processor = "GPU" if on_gpu() else cpu_kind()
     rows = []
     for name, measured in results.items():
-        rate, mfus, kind = measured["tokens_per_s"], measured["mfu"], name.split("/")[-1]
-        ours, defaults = side_precision("ours", kind), side_precision("defaults", kind)
+        rate, mfus = measured["tokens_per_s"], measured["mfu"]
+        ours, defaults = measured["precision"]["ours"], measured["precision"]["defaults"]
         rows.append(row(f"{name}: training tokens/s vs plain TRL", rate["ours"], rate["plain"], "plain TRL script",
                         "tokens/s", note=f"{processor}; both {ours}; MFU {100 * mfus['ours']:.1f}% "
                                          f"(plain {100 * mfus['plain']:.1f}%)"))
@@ -231,14 +235,13 @@ def print_table(result: dict) -> None:
     print(f"\nStage throughput ({result['machine']}; bf16 matmul peak "
           f"{result['matmul_peak']['bf16_flops_per_s'] / 1e9:.0f} GFLOP/s, fp32 "
           f"{result['matmul_peak']['fp32_flops_per_s'] / 1e9:.0f})")
-    print(f"precision: ours and plain {side_precision('ours', 'sft')}; defaults bf16 (cpt: fp32)")
     print(f"{'stage':<20} {'ours tok/s':>10} {'plain':>10} {'defaults':>10} {'ours/plain':>10} "
-          f"{'ours/defaults':>13} {'MFU ours':>9}")
+          f"{'ours/defaults':>13} {'MFU ours':>9}  precision ours/plain/defaults")
     for name, measured in result["results"].items():
         rate = measured["tokens_per_s"]
         print(f"{name:<20} {rate['ours']:>10.0f} {rate['plain']:>10.0f} {rate['defaults']:>10.0f} "
               f"{rate['ours'] / rate['plain']:>10.3f} {rate['ours'] / rate['defaults']:>13.3f} "
-              f"{100 * measured['mfu']['ours']:>8.1f}%")
+              f"{100 * measured['mfu']['ours']:>8.1f}%  {'/'.join(measured['precision'][side] for side in SIDES)}")
     for note in result["notes"]:
         print(f"note: {note}")
 
