@@ -25,6 +25,7 @@ import platform
 import struct
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
@@ -104,11 +105,9 @@ def cpu_bf16() -> CpuBf16:
     return _probe()
 
 
-def count_parameters(folder) -> int | None:
+def count_parameters(folder: str | Path | None) -> int | None:
     """Parameters of the model saved in `folder`, from its safetensors headers alone (no weights read);
     None where there is no such file (a hub name, a pickle checkpoint)."""
-    from pathlib import Path
-
     files = sorted(Path(folder).glob("*.safetensors")) if folder and Path(folder).is_dir() else []
     if not files:
         return None

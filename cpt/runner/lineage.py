@@ -57,8 +57,7 @@ def run_stage(
     resume_from = _prepare_stage_dir(stage_dir, interrupted)
     reference = Path(spec.reference) if getattr(spec, "reference", None) else parent
     precision = choose_precision(spec.train, count_parameters(parent))
-    manifest.mark_running(record, this_hash, str(parent), str(reference))
-    record.precision = precision.describe()
+    manifest.mark_running(record, this_hash, str(parent), str(reference), precision.describe())
     warning = emulated_bf16_warning(precision)
     if warning and is_main_process():
         logger.warning("stage %s: %s", spec.name, warning)

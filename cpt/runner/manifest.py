@@ -98,8 +98,9 @@ class Manifest:
         rec.index = index
         return rec
 
-    def mark_running(self, rec: StageRecord, config: str, input_path: str, reference: str) -> None:
+    def mark_running(self, rec: StageRecord, config: str, input_path: str, reference: str, precision: str = "") -> None:
         rec.status, rec.config_hash, rec.input, rec.reference = RUNNING, config, input_path, reference
+        rec.precision = precision
         rec.started_at, rec.finished_at, rec.output = time.time(), None, ""
 
     def mark_done(self, rec: StageRecord, output: str, global_step: int, metrics: dict) -> None:
