@@ -67,8 +67,9 @@ def run_recipe(recipe: Recipe, recipe_text: str, until: str | None = None, with_
         check_stop(f"stage {spec.name}")
         started = time.time()
         _say(f"\n== stage {index + 1}/{len(recipe.stages)}: {spec.name} ({spec.kind}) from {parent}")
-        if choose_precision(spec.train, base_params).describe() != default_precision:
-            _say(f"   precision: {choose_precision(spec.train, base_params).describe()}")
+        stage_precision = choose_precision(spec.train, base_params).describe()
+        if stage_precision != default_precision:  # said once for the run; a stage only where its own differs
+            _say(f"   precision: {stage_precision}")
         outcome = run_stage(spec, index, parent, parent_hash, manifest, run_dir, recipe)
         summary.stage_actions[spec.name] = outcome.action
         _say(f"== {spec.name}: {outcome.action} in {time.time() - started:.0f}s -> {outcome.model_dir}")
