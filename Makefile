@@ -2,7 +2,7 @@
 # make quickstart-rl : the same for recipes/quickstart-rl.yaml (SFT, DPO, GRPO)
 # make smollm2   : recipes/smollm2-continual.yaml (SmolLM2-135M-Instruct, 3 new tasks, ~21 min on 2 CPU cores)
 # make test       : install (with headless Chromium for the report test), then the whole test suite
-# make test-quick : the inner loop, pytest -m "not slow"
+# make test-quick : the inner loop, pytest -m "not slow" -n 2 (two workers, one thread each)
 # make bench      : every benchmark in quick mode (python -m benchmarks): benchmarks/results/ and docs/benchmarks.md
 # make bench-full : every benchmark in full mode (meant for a GPU machine)
 PYTHON ?= python3
@@ -40,7 +40,7 @@ test: install test-system-deps
 	$(PYTHON) -m pytest
 
 test-quick: install test-system-deps
-	$(PYTHON) -m pytest -m "not slow"
+	$(PYTHON) -m pytest -m "not slow" -n 2
 
 bench: install
 	$(PYTHON) -m benchmarks --mode quick

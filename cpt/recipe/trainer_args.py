@@ -7,12 +7,11 @@ plan time, and name the key. Keys the runner owns are refused with the reason.
 
 from __future__ import annotations
 
-import dataclasses
 import difflib
-import enum
-import types
-import typing
+from collections.abc import Callable
 from typing import Any
+
+from cpt.recipe.trainer_fields import trainer_fields
 
 # Set by the runner for every stage: a recipe that sets them would break lineage or resume.
 RUNNER_OWNED_KEYS = {
@@ -50,18 +49,18 @@ VALUE_RANGES = {
 }
 
 
-def check_trainer_args(config_cls: type, values: dict[str, Any]) -> list[tuple[str, str]]:
-    """Return (key, problem) pairs for `values` that do not fit `config_cls`; empty when all fit."""
-    fields = {f.name: f for f in dataclasses.fields(config_cls)}
+def check_trainer_args(load_config_class: Callable[[], type], values: dict[str, Any]) -> list[tuple[str, str]]:
+    """Return (key, problem) pairs for `values` that do not fit the config class `load_config_class()` returns
+    (its fields come from a cache, recipe/trainer_fields.py, so TRL is imported only the first time); empty when all fit."""
+    fields = trainer_fields(load_config_class) if values else {}
     problems = []
     for key, value in values.items():
         if key in RUNNER_OWNED_KEYS:
             problems.append((key, f"cannot be set in a recipe: {RUNNER_OWNED_KEYS[key]}"))
         elif key not in fields:
             problems.append((key, _unknown_key_message(key, fields)))
-        elif not _matches(value, _field_type(config_cls, key)):
-            expected = _describe(_field_type(config_cls, key))
-            problems.append((key, f"expected {expected}, got {type(value).__name__} {_short_repr(value)}"))
+        elif not _matches(value, fields[key]):
+            problems.append((key, f"expected {_describe(fields[key])}, got {type(value).__name__} {_short_repr(value)}"))
         elif _out_of_range(key, value):
             problems.append((key, f"must be {VALUE_RANGES[key][1]}; got {value!r}"))
     return problems
@@ -83,45 +82,34 @@ def _unknown_key_message(key: str, fields: dict) -> str:
     return f"unknown trainer setting{hint}"
 
 
-def _field_type(config_cls: type, name: str) -> Any:
-    hints = typing.get_type_hints(config_cls)
-    return hints.get(name, Any)
+_SIMPLE_CHECKS = {
+    "null": lambda v: v is None,
+    "bool": lambda v: isinstance(v, bool),
+    "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "float": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+    "str": lambda v: isinstance(v, str),
+    "list": lambda v: isinstance(v, (list, tuple)),
+    "dict": lambda v: isinstance(v, dict),
+}
 
 
-def _matches(value: Any, annotation: Any) -> bool:
-    """A deliberately shallow check: the outer type only, permissive for anything exotic."""
-    if annotation is Any:
-        return True
-    origin = typing.get_origin(annotation)
-    if origin in (typing.Union, types.UnionType):
-        return any(_matches(value, arg) for arg in typing.get_args(annotation))
-    if origin is typing.Literal:
-        return value in typing.get_args(annotation)
-    if annotation is type(None):
-        return value is None
-    if annotation is bool:
-        return isinstance(value, bool)
-    if annotation is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if annotation is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if annotation is str:
-        return isinstance(value, str)
-    if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
-        return isinstance(value, str) and value in {m.value for m in annotation}
-    if origin in (list, tuple) or annotation in (list, tuple):
-        return isinstance(value, (list, tuple))
-    if origin is dict or annotation is dict:
-        return isinstance(value, dict)
-    return True
+def _matches(value: Any, descriptor: dict) -> bool:
+    """A deliberately shallow check of the outer type (trainer_fields.describe), permissive for anything exotic."""
+    if "union" in descriptor:
+        return any(_matches(value, arg) for arg in descriptor["union"])
+    if "literal" in descriptor:
+        return value in descriptor["literal"]
+    if "enum" in descriptor:
+        return isinstance(value, str) and value in descriptor["enum"]
+    check = _SIMPLE_CHECKS.get(descriptor.get("type"))
+    return check(value) if check else True
 
 
-def _describe(annotation: Any) -> str:
-    origin = typing.get_origin(annotation)
-    if origin in (typing.Union, types.UnionType):
-        return " or ".join(_describe(a) for a in typing.get_args(annotation))
-    if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
-        return "one of " + ", ".join(repr(m.value) for m in annotation)
-    if annotation is type(None):
-        return "null"
-    return getattr(annotation, "__name__", str(annotation))
+def _describe(descriptor: dict) -> str:
+    if "union" in descriptor:
+        return " or ".join(_describe(arg) for arg in descriptor["union"])
+    if "enum" in descriptor:
+        return "one of " + ", ".join(repr(v) for v in descriptor["enum"])
+    if "literal" in descriptor:
+        return "Literal[" + ", ".join(repr(v) for v in descriptor["literal"]) + "]"
+    return descriptor.get("type", "any")

@@ -58,7 +58,7 @@ class StageSpec(StrictModel):
     @field_validator("train")
     @classmethod
     def _train_fits_trainer_config(cls, value: dict[str, Any]) -> dict[str, Any]:
-        problems = check_trainer_args(cls.trainer_config_class(), value)
+        problems = check_trainer_args(cls.trainer_config_class, value)
         if problems:
             raise ValueError("\n".join(f"{key}: {why}" for key, why in problems))
         return value

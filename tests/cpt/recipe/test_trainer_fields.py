@@ -1,0 +1,63 @@
+"""The TRL config fields a recipe's `train:` is checked against come from a cache after the first check."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from cpt.recipe import trainer_fields as tf
+from cpt.recipe.trainer_args import check_trainer_args
+from cpt.stages.sft_config import _sft_config_class
+
+
+def test_fields_are_described_once_then_read_from_the_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("CPT_CACHE_DIR", str(tmp_path))
+    loads = []
+
+    def load():
+        loads.append(1)
+        return _sft_config_class()
+
+    first = tf.trainer_fields(load)
+    second = tf.trainer_fields(load)
+    assert loads == [1]  # the second call never asked for the class
+    assert first == second
+    assert first["learning_rate"] == {"type": "float"}
+    assert first["max_length"] == {"union": [{"type": "int"}, {"type": "null"}]}
+    cached = list((tmp_path / "trainer-fields").glob("*.json"))
+    assert len(cached) == 1
+    assert json.loads(cached[0].read_text())["fields"] == first
+
+
+def test_a_damaged_cache_is_rebuilt(tmp_path, monkeypatch):
+    monkeypatch.setenv("CPT_CACHE_DIR", str(tmp_path))
+    tf.trainer_fields(_sft_config_class)
+    (cached,) = (tmp_path / "trainer-fields").glob("*.json")
+    cached.write_text("{not json")
+    assert tf.trainer_fields(_sft_config_class)["learning_rate"] == {"type": "float"}
+    assert json.loads(cached.read_text())["schema"] == tf.SCHEMA_VERSION
+
+
+def test_checks_from_the_cache_name_the_same_problems(tmp_path, monkeypatch):
+    monkeypatch.setenv("CPT_CACHE_DIR", str(tmp_path))
+    values = {"learning_rate": "fast", "lr_scheduler_type": 3, "max_step": 3, "bf16": True}
+    for _ in range(2):  # miss, then hit
+        problems = dict(check_trainer_args(_sft_config_class, values))
+        assert problems["learning_rate"] == "expected float, got str 'fast'"
+        assert problems["lr_scheduler_type"].startswith("expected one of 'linear', 'cosine'")
+        assert problems["lr_scheduler_type"].endswith("or str, got int 3")
+        assert "did you mean 'max_steps'" in problems["max_step"]
+        assert "bf16" not in problems
+
+
+def test_a_warm_plan_does_not_import_trl(tmp_path, toy_dir):
+    """The point of the cache: `cpt plan` validates `train:` without importing TRL (and PEFT, and their models)."""
+    env_code = ("import sys; from cpt.recipe.load import load_recipe; load_recipe('recipes/quickstart.yaml'); "
+                "print('trl' in sys.modules)")
+    env = {"CPT_CACHE_DIR": str(tmp_path), "CPT_TOY_DIR": str(toy_dir), "PATH": "/usr/bin:/bin",
+           "HF_HUB_OFFLINE": "1"}
+    runs = [subprocess.run([sys.executable, "-c", env_code], capture_output=True, text=True, env=env,
+                           cwd=tf.Path(__file__).resolve().parents[3], check=True).stdout.split()[-1]
+            for _ in range(2)]
+    assert runs == ["True", "False"]
