@@ -3,6 +3,7 @@
     catalog = TaskCatalog([toy_root / "tasks", Path("my_tasks")])   # task YAML folders
     catalog.check(["date_format", "hellaswag"])    # EvalInputError naming any task lm-eval does not know
     catalog.fingerprint("date_format")             # changes when the task's config or local data changes
+    catalog.chance("parity", limit=100)            # share of its most frequent answer (eval/chance.py), or None
 
 lm-eval's own task index (14k tasks) takes seconds to build, so it is read only when a name is not
 found in the given folders.
@@ -15,6 +16,7 @@ import hashlib
 import json
 from pathlib import Path
 
+from eval.chance import task_chance
 from eval.digest import file_digest
 from eval.errors import EvalInputError
 
@@ -65,6 +67,11 @@ class TaskCatalog:
             "data": {str(p): file_digest(p) for p in _local_data_files(config)},
         }
         return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+    def chance(self, name: str, limit: int | None = None) -> float | None:
+        """The task's chance level over the first `limit` test rows; None where its rows are not local."""
+        entry = self.manager([name]).task_index.get(name)
+        return task_chance(getattr(entry, "cfg", None) or {}, limit)
 
 
 def _local_data_files(config: dict) -> list[Path]:

@@ -5,6 +5,7 @@
         - date_format                               # an embedded toy task
         - {name: capitals, general: true}           # old knowledge whose change the report shows
         - {name: mine, path: data/mine.jsonl}       # {prompt, answer} rows, scored by exact match
+        - {name: parity, path: data/parity.jsonl, chance: 0.5}   # declared chance level (default: computed)
         - {name: hellaswag, metric: acc_norm}       # any task lm-eval knows (built in or under include_path)
       include_path: [my_lm_eval_tasks/]
       max_examples: 100
@@ -31,7 +32,11 @@ class EvalTaskSpec(StrictModel):
     metric: str | None = Field(None, description="the lm-eval metric to report, e.g. acc_norm (default: the first)")
     general: bool = Field(False, description="an old-knowledge task whose change the report shows")
     trained_in: str | None = Field(
-        None, description="the stage that trains this task (default: the stage whose data is {toy: NAME})"
+        None, description="the stage that trains this task (default: matched by data, cpt/recipe/task_matching.py)"
+    )
+    chance: float | None = Field(
+        None, ge=0.0, lt=1.0,
+        description="the score of guessing, e.g. 0.5 for yes/no (default: share of the most frequent answer)",
     )
 
     @model_validator(mode="after")

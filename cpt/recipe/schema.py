@@ -17,6 +17,7 @@ from pydantic import Field, field_validator, model_validator
 
 from cpt.recipe.base import FolderName, StrictModel, check_unique
 from cpt.recipe.eval_spec import EvalSpec, EvalTaskSpec  # noqa: F401  (EvalTaskSpec re-exported)
+from cpt.recipe.task_matching import TaskMatching, match_tasks
 from cpt.stages.cpt_config import CPTStageSpec
 from cpt.stages.dpo_config import DPOStageSpec
 from cpt.stages.earlier_data import earlier_stage_problem
@@ -87,17 +88,12 @@ class Recipe(StrictModel):
         return self
 
     def task_stages(self) -> dict[str, str]:
-        """Eval task -> the stage that trains it: explicit `trained_in`, else the first stage on that toy task."""
-        by_toy = {}
-        for stage in self.stages:  # the first stage on a task is where it is learned; later ones revisit it
-            if getattr(stage, "data", None) and stage.data.toy:
-                by_toy.setdefault(stage.data.toy, stage.name)
-        mapping = {}
-        for task in self.eval.tasks if self.eval else []:
-            stage = task.trained_in or (by_toy.get(task.toy) if task.toy else None)
-            if stage is not None:
-                mapping[task.name] = stage
-        return mapping
+        """Eval task -> the stage that trains it: `trained_in`, else matched by data (task_matching.py)."""
+        return self.task_matching().task_stage
+
+    def task_matching(self) -> TaskMatching:
+        """Which stage trains each eval task, and the tasks none could be matched to (task_matching.py)."""
+        return match_tasks(self.stages, self.eval.tasks if self.eval else [])
 
     @field_validator("stages")
     @classmethod

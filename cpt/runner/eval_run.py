@@ -39,7 +39,7 @@ def evaluate_run(run_dir: Path, stages: list[str] | None = None, tasks: list[str
         lines.append(f"eval {label}: " + ", ".join(f"{t} {_pct(s)}" for t, s in scores.items()))
     matrix = [(label, evaluator(d, results_dir(run_dir, label), compute=False)) for label, d in checkpoints]
     recipe = recipe.model_copy(update={"eval": spec})
-    return lines + write_matrix(run_dir, recipe, matrix, [t.name for t in spec.tasks])
+    return lines + write_matrix(run_dir, recipe, matrix, [t.name for t in spec.tasks], evaluator.chance_levels())
 
 
 def _resolved_recipe(run_dir: Path) -> Recipe:

@@ -101,6 +101,16 @@ class CheckpointEvaluator:
         wait_for_everyone()
         return scores
 
+    def chance_levels(self) -> dict[str, float | None]:
+        """Column name -> chance level: the recipe's `chance:`, else the share of the most frequent answer in
+        the rows lm-eval scores (eval/chance.py), else None (unknown). Empty on non-main processes."""
+        if not is_main_process():
+            return {}
+        return {
+            t.name: t.chance if t.chance is not None else self.catalog.chance(t.lm_eval_task, self.settings.limit)
+            for t in self.spec.tasks
+        }
+
     def _scores(self, model_dir: Path, results_dir: Path, compute: bool) -> dict[str, float | None]:
         column = {t.lm_eval_task: t.name for t in self.spec.tasks}
         metrics = {t.lm_eval_task: t.metric for t in self.spec.tasks if t.metric}

@@ -36,6 +36,7 @@ class RunSummary:
     matrix: list[tuple[str, dict[str, float]]] = field(default_factory=list)
     train_seconds: dict[str, float] = field(default_factory=dict)  # stage -> wall time, skipped stages included
     eval_seconds: dict[str, float] = field(default_factory=dict)  # checkpoint -> wall time of its evaluation
+    chance: dict[str, float | None] = field(default_factory=dict)  # eval task -> chance level (None: unknown)
 
 
 def run_dir_of(recipe: Recipe) -> Path:
@@ -108,6 +109,7 @@ def _evaluator(recipe: Recipe, summary: RunSummary):
     if recipe.eval is None:
         return lambda *args: None
     score = CheckpointEvaluator(recipe.eval, recipe.model, summary.run_dir)
+    summary.chance = score.chance_levels()
 
     def evaluate(label: str, model_dir: Path, results_dir: Path) -> None:
         check_stop(f"evaluating {label}")
@@ -128,7 +130,8 @@ def _finish(summary: RunSummary, recipe: Recipe, manifest: Manifest) -> None:
         loss_text = f"  train_loss {loss:.4f}" if isinstance(loss, float) else ""
         lines.append(f"  {name:<16} {rec.kind:<5} {action:<8} steps {rec.global_step}{loss_text}")
     if summary.matrix:
-        lines += write_matrix(summary.run_dir, recipe, summary.matrix, [t.name for t in recipe.eval.tasks])
+        tasks = [t.name for t in recipe.eval.tasks]
+        lines += write_matrix(summary.run_dir, recipe, summary.matrix, tasks, summary.chance)
     if is_main_process():
         timings = {"train_seconds": summary.train_seconds, "eval_seconds": summary.eval_seconds}
         atomic_write_json(summary.run_dir / "eval" / "timings.json", timings)

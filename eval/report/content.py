@@ -40,11 +40,21 @@ def build_sections(data: ReportData, figures: Figures) -> list[Section]:
         Section("Accuracy matrix", [figures.heatmap or no_scores, tables.matrix_table(data)]),
         Section("Accuracy per task across checkpoints", [figures.tasks or no_scores]),
         Section("Average accuracy after each checkpoint", [tables.average_table(data)]),
-        Section("Forgetting per task", [forgetting or Text("No trained tasks recorded (no task_stage).", muted=True)]),
+        Section("Forgetting per task", _forgetting_blocks(data, forgetting)),
         Section("General knowledge change", [general or Text("No general tasks in this run.", muted=True)]),
         Section("Training curves", [] if data.stages else [Text("No stages.", muted=True)]),
         *[_stage_section(stage.name, stage.kind, image) for stage, image in zip(data.stages, figures.stages)],
     ]
+
+
+def _forgetting_blocks(data: ReportData, forgetting) -> list:
+    """The forgetting table, and the eval tasks no stage was matched to (left out of it), if any."""
+    unmatched = list(data.metrics.get("unmatched_tasks") or {})
+    blocks = [forgetting] if forgetting else []
+    if unmatched:
+        blocks.append(Text(f"Not matched to the stage that trains them, so left out: {', '.join(unmatched)}; add "
+                           "`trained_in: STAGE` to their eval entries in the recipe.", muted=True))
+    return blocks or [Text("No trained tasks recorded (no task_stage).", muted=True)]
 
 
 def _stage_section(name: str, kind: str, image: Image | None) -> Section:

@@ -31,7 +31,7 @@ class ReportData:
     """Everything a report shows. Scores are fractions in [0, 1]; a missing score is None or absent."""
 
     title: str  # the run name
-    matrix: dict  # the matrix.json layout: {"tasks": [...], "rows": [{"checkpoint": label, "scores": {...}}]}
+    matrix: dict  # the matrix.json layout: {"tasks": [...], "chance": {...}, "rows": [{"checkpoint", "scores"}]}
     metrics: dict  # eval.metrics.metrics_to_json(...) plus "task_stage": {task: checkpoint label}
     general: list[str]  # the general (old-knowledge) tasks
     stages: list[StageCurves]
@@ -51,6 +51,11 @@ class ReportData:
         """The matrix as a grid [row][task] in `labels()` x `tasks()` order; None where a score is missing."""
         tasks = self.tasks()
         return [[_score((row.get("scores") or {}).get(t)) for t in tasks] for row in self.matrix.get("rows") or []]
+
+    def chance(self) -> dict[str, float]:
+        """Task -> chance level (eval/chance.py), from the matrix or else the metrics; unknown levels left out."""
+        levels = self.matrix.get("chance") or self.metrics.get("chance") or {}
+        return {str(t): v for t, v in ((t, _score(v)) for t, v in levels.items()) if v is not None}
 
     def task_stage(self) -> dict[str, str]:
         """Trained task -> checkpoint label of the stage that trained it (empty when the metrics lack it)."""

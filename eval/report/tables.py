@@ -8,6 +8,7 @@ Accuracies are in percent and differences in points, one decimal, "n/a" where a 
 
 from __future__ import annotations
 
+from eval.matrix import CHANCE_LABEL
 from eval.metrics import BASE_LABEL, format_percent, format_points
 from eval.report.blocks import Table
 from eval.report.data import ReportData
@@ -35,8 +36,13 @@ def matrix_table(data: ReportData) -> Table:
     for label, scores in zip(labels, grid):
         cells = [_matrix_cell(score, own_stage.get(task) == label) for task, score in zip(tasks, scores)]
         rows.append([label, *cells])
+    chance = data.chance()
+    if chance:  # what answering every row with the task's most frequent answer scores
+        rows.append([CHANCE_LABEL, *[_matrix_cell(chance.get(task), False) for task in tasks]])
     headers = ["checkpoint", *[task_label(t, general, newline=False) for t in tasks]]
     caption = f"Accuracy in %; {OWN_STAGE_MARK} right after the task's own stage; - no score."
+    if chance:
+        caption += f" Last row, {CHANCE_LABEL}: the score of always giving the task's most frequent answer."
     return Table(headers, rows, caption=caption)
 
 
@@ -56,18 +62,24 @@ def forgetting_table(data: ReportData) -> Table | None:
     if not forgetting:
         return None
     after, never, own_stage = m.get("score_after_stage") or {}, set(m.get("never_learned") or []), data.task_stage()
-    final, flagged = _final_scores(data), never & set(forgetting)
+    final, flagged, chance = _final_scores(data), never & set(forgetting), data.chance()
     rows = []
     for task, value in _by_stage(data, forgetting).items():
         row = [task, own_stage.get(task, "n/a"), format_percent(after.get(task)), format_percent(final.get(task))]
+        if chance:  # the chance column only when some level is known
+            row.append(format_percent(chance.get(task)))
         row.append(format_points(value, sign=False))
         if flagged:  # the note column only when some task has a note
             row.append(f"never learned ({format_percent(after.get(task))} after its stage)" if task in never else "")
         rows.append(row)
-    headers = ["task", "trained in", "after own stage", "final", "forgetting (points)"] + (["note"] if flagged else [])
-    caption = "Forgetting = best score at or after the task's own stage minus its final score."
+    headers = ["task", "trained in", "after own stage", "final", *(["chance"] if chance else [])]
+    headers += ["forgetting (points)", *(["note"] if flagged else [])]
+    caption = "Forgetting = best score at or after the task's own stage minus its final score"
+    caption += ", counted above chance: max(best, chance) - max(final, chance)." if chance else "."
     if flagged:
         caption += " A never-learned task had nothing to forget: its forgetting says the stage failed, not the guard."
+        if chance:
+            caption += " Never learned = below chance + threshold x (100% - chance) right after its own stage."
     return Table(headers, rows, caption=caption)
 
 

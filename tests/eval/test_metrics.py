@@ -177,3 +177,55 @@ def test_json_round_trip():
     data = json.loads(json.dumps(metrics_to_json(m)))
     assert data["bwt"] == pytest.approx(-0.45)
     assert data["never_learned"] == [] and data["average_accuracy"]["base"] is None
+
+
+# A parity-like task p (even/odd, chance 0.5) and a task q with chance 0.5 that is learned.
+PARITY = _matrix(
+    [
+        ("base", {"p": 0.50, "q": 0.50}),
+        ("s_p", {"p": 0.48, "q": 0.50}),
+        ("s_q", {"p": 0.52, "q": 0.90}),
+    ]
+)
+
+
+def test_a_task_at_its_chance_level_is_never_learned():
+    chance = {"p": 0.5, "q": 0.5}
+    m = compute_metrics(PARITY, {"p": "s_p", "q": "s_q"}, chance=chance)
+    # Learned needs chance + .2 * (1 - chance) = .5 + .1 = .6 after its stage: p .48 is below, q .9 above.
+    assert m.never_learned == ["p"]
+    assert m.chance == {"p": 0.5, "q": 0.5}
+    # The 52% it reached later is guessing as well: p is flagged whatever its final score.
+    assert compute_metrics(PARITY, {"p": "s_q", "q": "s_q"}, chance=chance).never_learned == ["p"]
+    # Without its chance level, 48% passes the plain 20% threshold: the trap this measure closes.
+    assert compute_metrics(PARITY, {"p": "s_p", "q": "s_q"}).never_learned == []
+    text = format_metrics(m)
+    assert "p 0.0  (never learned: score after its stage 48.0%, chance 50.0%)" in text
+    assert "q 0.0  (chance 50.0%)" in text
+
+
+def test_forgetting_counts_only_the_points_above_chance():
+    # Forgetting = max(best, c) - max(final, c), best = the best score at or after the task's own stage.
+    matrix = _matrix(
+        [
+            ("s", {"half": 1.0, "below": 1.0, "part": 0.8, "guess": 0.45, "free": 1.0}),
+            ("t", {"half": 0.5, "below": 0.4, "part": 0.7, "guess": 0.30, "free": 0.4}),
+        ]
+    )
+    stages = {t: "s" for t in ("half", "below", "part", "guess", "free")}
+    chance = {"half": 0.5, "below": 0.5, "part": 0.5, "guess": 0.5, "free": None}
+    m = compute_metrics(matrix, stages, chance=chance)
+    assert m.forgetting == pytest.approx(
+        {
+            "half": 0.5,  # 100 -> 50: all 50 points it had above chance are lost
+            "below": 0.5,  # 100 -> 40: the same 50; falling below a guess loses nothing more
+            "part": 0.1,  # 80 -> 70: 10 of its 30 points above chance
+            "guess": 0.0,  # 45 -> 30: never above chance, nothing to forget
+            "free": 0.6,  # unknown chance counts as 0: plain best minus final
+        }
+    )
+    # The averages (and BWT) stay raw scores, as GEM defines them.
+    assert m.final_average_accuracy == pytest.approx((0.5 + 0.4 + 0.7 + 0.3 + 0.4) / 5)
+    assert json.loads(json.dumps(metrics_to_json(m)))["chance"] == {
+        "half": 0.5, "below": 0.5, "part": 0.5, "guess": 0.5, "free": None
+    }

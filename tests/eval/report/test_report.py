@@ -171,3 +171,23 @@ def test_note_column_only_when_a_task_was_never_learned(tmp_path):
     header = next(line for line in md.splitlines() if line.startswith("| task | trained in"))
     assert header == "| task | trained in | after own stage | final | forgetting (points) |"
     assert "never learned" not in md
+
+
+def test_chance_levels_and_unmatched_tasks_are_shown(tmp_path):
+    from eval.metrics import compute_metrics, metrics_to_json
+    from tests.eval.report.sample_run import MATRIX, TASK_STAGE
+
+    matrix = {**MATRIX, "chance": {"a": 0.7, "b": None, "g": 0.25}}
+    metrics = metrics_to_json(compute_metrics(matrix, TASK_STAGE, general={"g"}, chance=matrix["chance"]))
+    metrics.update(task_stage=TASK_STAGE, unmatched_tasks={"mine": []})
+    data = ReportData("chance_run", matrix, metrics, ["g"], [])
+    md = (write_report(tmp_path, data).parent / "report.md").read_text(encoding="utf-8")
+    lines = md.splitlines()
+    # The matrix ends with the chance row; b's level is unknown.
+    assert "| chance | 70.0 | - | 25.0 |" in lines
+    # Forgetting table: a chance column; a went 90 -> 60 with chance 70: it lost the 20 points it had above
+    # chance (the 10 below chance count for nothing).
+    assert "| task | trained in | after own stage | final | chance | forgetting (points) |" in lines
+    assert "| a | stage_a | 90.0% | 60.0% | 70.0% | 20.0 |" in lines
+    assert "max(best, chance) - max(final, chance)" in md
+    assert "left out: mine" in md and "trained_in: STAGE" in md
