@@ -37,7 +37,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 REPO = Path(__file__).resolve().parents[1]
 METHODS = ("naive", "lora", "olora", "osf", "osf_adaptive", "replay", "kl_anchor", "multitask")
 # Variants tried on SmolLM2 after the defaults (run them with --methods; a --workdir reuses finished runs).
-VARIANTS = ("replay_30", "olora_replay", "kl_anchor_01")
+VARIANTS = ("replay_30", "olora_replay", "kl_anchor_01", "osf_grow", "osf_updates")
 # quick: the baseline, replay (the guard that helped most on the toy), O-LoRA (the cheapest adapter guard) and the
 # multi-task upper bound. Their training times relative to naive (docs/forgetting_toy.md) sum to 3.5 of all eight
 # methods' 8.8: with the base's pretraining, ~7 min on 2 CPU cores at the toy's 150 steps.
@@ -76,6 +76,10 @@ def method_stage(method: str, index: int, tasks: list[str], setting: dict) -> di
         return {"guard": {"method": "olora"}, "train": adapter_lr}  # the paper's defaults
     if method == "osf":
         return {"guard": {"method": "osf", "preserved": 0.5}}
+    if method == "osf_grow":  # PEFT's continual example: 0.3, 0.5, 0.7 (then 0.9) over the tasks
+        return {"guard": {"method": "osf", "preserved": 0.3, "grow": 0.2}}
+    if method == "osf_updates":  # OSF 0.5, and each stage clear of the earlier stages' update directions
+        return {"guard": {"method": "osf", "preserved": 0.5, "preserve_updates": True}}
     if method == "osf_adaptive":
         guard = {"method": "osf", "adaptive": {"stages": earlier}} if earlier else {"method": "osf"}
         return {"guard": guard}

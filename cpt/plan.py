@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from cpt.core.precision import choose_precision, count_parameters
+from cpt.guards.travelling import read_osf_record
 from cpt.recipe.schema import TOY_MODEL, Recipe
 from cpt.runner.manifest import DONE, RUNNING, Manifest
 from cpt.runner.preflight import stage_sources
@@ -22,6 +23,7 @@ def describe_plan(recipe: Recipe) -> str:
     lines = [f"run {recipe.run.name} -> {run_dir}", f"base model: {recipe.model.name_or_path}", _launch_line(recipe)]
     previous = f"base ({recipe.model.name_or_path})"
     base_params = count_parameters(_base_folder_if_present(recipe))
+    osf_before = len(read_osf_record(_base_folder_if_present(recipe)))  # OSF stages the base went through
     for index, stage in enumerate(recipe.stages):
         output = run_dir / "stages" / stage.name / "model"
         data = ", ".join(src.describe() for src, _ in stage_sources(stage))
@@ -33,7 +35,8 @@ def describe_plan(recipe: Recipe) -> str:
             f"    reference: {getattr(stage, 'reference', None) or previous}{_kl_note(stage)}",
         ]
         lines.append(f"    precision: {choose_precision(stage.train, base_params).describe()}")
-        guards = _guards(stage)
+        guards = _guards(stage, osf_before)
+        osf_before += getattr(stage.guard, "method", None) == "osf"
         if guards:
             lines.append(f"    guards:    {guards}")
         lines.append(f"    status:    {_status(manifest, stage.name)}")
@@ -54,12 +57,18 @@ def _base_folder_if_present(recipe: Recipe) -> Path | None:
     return folder if folder.is_dir() else None
 
 
-def _guards(stage) -> str:
-    """The stage's anti-forgetting guard and replay, as recipe settings (empty when none)."""
+def _guards(stage, osf_before: int) -> str:
+    """The stage's anti-forgetting guard and replay, as recipe settings (empty when none); for an OSF
+    guard that grows, the share of this stage (`osf_before` earlier OSF stages, from the base's record)."""
     parts = []
-    if stage.guard is not None:
-        settings = stage.guard.model_dump(exclude={"method"}, exclude_none=True)
-        parts.append(f"{stage.guard.method} {settings}")
+    guard = stage.guard
+    if guard is not None:
+        plan_settings = getattr(guard, "plan_settings", None)
+        settings = plan_settings() if plan_settings else guard.model_dump(exclude={"method"}, exclude_none=True)
+        parts.append(f"{guard.method} {settings}")
+        if getattr(guard, "grow", None) is not None:
+            share = "per layer" if guard.adaptive else f"{guard.preserved_at(guard.preserved, osf_before):g}"
+            parts[-1] += f" (OSF stage {osf_before + 1} of the model: preserved {share})"
     replay = getattr(stage, "replay", None)
     if replay is not None:
         parts.append(f"replay {replay.ratio:.0%} of {', '.join(replay.stages + ([replay.path] if replay.path else []))}")

@@ -2,8 +2,10 @@
 
     olora      a new LoRA per stage, orthogonal to the earlier stages' (olora.py)
     osf        PEFT's orthogonal subspace fine-tuning, with an adaptive preserved rank (osf.py, osf_ranks.py)
+               and over a sequence of stages (osf_sequence.py)
     kl_anchor  KL or L2 to the stage's starting model, for sft and cpt (kl_anchor.py)
 
+A guard's memory of earlier stages travels with every later model folder (travelling.py).
 Replay, the data-side guard, is the stage's `replay:` key (data_mixing). A stage builds its trainer
 through `cpt.stages.training.build_trainer`, which applies the guard via base.py's extension points.
 Try one: `cpt run recipes/quickstart.yaml stages.sft_sorting.replay='{stages: [sft_date_format], ratio: 0.2}'`,
@@ -27,7 +29,7 @@ def make_guard(ctx, tokenizer, load_model):
     if spec.method == "osf":
         from cpt.guards.osf import OSFGuard
 
-        return OSFGuard(spec, tokenizer, _earlier_sample(ctx) if spec.adaptive else None)
+        return OSFGuard(spec, tokenizer, _earlier_sample(ctx) if spec.adaptive else None, ctx.input_model, ctx.spec.name)
     from cpt.guards.kl_anchor import KLAnchorGuard
 
     return KLAnchorGuard(spec, lambda: load_model(ctx, ctx.input_model))  # loaded only for the kl distance

@@ -3,6 +3,8 @@
     guard: {method: olora}                                   # O-LoRA, paper defaults r=8, alpha=32, lambda1=0.5
     guard: {method: osf, preserved: 0.5}                     # OSF: top half of each matrix's spectrum frozen
     guard: {method: osf, adaptive: {stages: [sft_a]}}        # preserved rank per layer from earlier data
+    guard: {method: osf, preserved: 0.3, grow: 0.2}          # OSF stage k of the run preserves min(0.3 + 0.2(k-1), 0.9)
+    guard: {method: osf, preserve_updates: true}             # and/or keep clear of earlier OSF stages' updates
     guard: {method: kl_anchor, weight: 1.0}                  # KL(pi || pi_start) on the trained tokens (sft, cpt)
     guard: {method: kl_anchor, distance: l2, weight: 0.01}   # or the squared distance to the start weights
 
@@ -55,12 +57,47 @@ class AdaptiveRankSpec(EarlierDataSpec):
 
 
 class OSFSpec(StrictModel):
-    """Orthogonal subspace fine-tuning through PEFT's OSF: top singular directions frozen, the rest trained."""
+    """Orthogonal subspace fine-tuning through PEFT's OSF: top singular directions frozen, the rest trained.
+
+    Over a sequence (the same line on every OSF stage; which OSF stage this is, k, comes from the record
+    that travels with the model, guards/osf_sequence.py): `grow` raises the preserved share by that much
+    per earlier OSF stage, up to `grow_cap`; `preserve_updates` also keeps each stage's update clear of
+    the top `update_rank` directions of every earlier preserve_updates stage's update.
+    """
 
     method: Literal["osf"]
     preserved: float = Field(0.5, gt=0.0, lt=1.0, description="share of each matrix's rank kept frozen")
     adaptive: AdaptiveRankSpec | None = None
     target_modules: list[str] | Literal["all-linear"] = "all-linear"
+    grow: float | None = Field(None, gt=0.0, lt=1.0, description="preserved share added per earlier OSF stage")
+    grow_cap: float = Field(0.9, gt=0.0, lt=1.0, description="the most a share grows to (with grow)")
+    preserve_updates: bool = Field(False, description="keep this stage's update clear of earlier OSF updates")
+    update_rank: int = Field(8, gt=0, description="directions kept per matrix of each stage's update")
+
+    @model_validator(mode="after")
+    def _sequence_settings_fit(self) -> OSFSpec:
+        given = self.model_fields_set
+        if "grow_cap" in given and self.grow is None:
+            raise ValueError("grow_cap is the limit of grow: set grow too (e.g. grow: 0.2)")
+        if "update_rank" in given and not self.preserve_updates:
+            raise ValueError("update_rank is used with preserve_updates: true only")
+        if self.grow is not None and self.adaptive is None and self.grow_cap < self.preserved:
+            raise ValueError(f"grow_cap ({self.grow_cap}) is below preserved ({self.preserved}): "
+                             "the share would shrink, not grow")
+        return self
+
+    def plan_settings(self) -> dict:
+        """The settings `cpt plan` shows: the sequence keys only where they act."""
+        hidden = {"method"} | ({"grow_cap"} if self.grow is None else set())
+        hidden |= set() if self.preserve_updates else {"preserve_updates", "update_rank"}
+        return self.model_dump(exclude=hidden, exclude_none=True)
+
+    def preserved_at(self, share: float, earlier_stages: int) -> float:
+        """The preserved share `share` (of OSF stage 1) at the OSF stage after `earlier_stages` others:
+        grown by `grow` per earlier stage up to `grow_cap`, never lowered by the cap."""
+        if self.grow is None:
+            return share
+        return round(max(share, min(share + self.grow * earlier_stages, self.grow_cap)), 6)
 
 
 class KLAnchorSpec(StrictModel):

@@ -4,7 +4,8 @@ Each stage trains a new LoRA; the loss adds lambda1 * sum over adapted matrices 
 (elementwise absolute sum) + lambda2 * the new LoRA's L2 norm. The earlier stages' LoRAs stay frozen
 and active: they are merged into the starting model, which is the same function, and their A matrices
 (the input subspaces they read) travel with each stage's model folder in `olora_subspaces.safetensors`,
-so the next O-LoRA stage keeps clear of every earlier one. PEFT has no O-LoRA; this is that loss term.
+so the next O-LoRA stage keeps clear of every earlier one (stages without O-LoRA in between hand the file
+on: guards/travelling.py). PEFT has no O-LoRA; this is that loss term.
 """
 
 from __future__ import annotations
@@ -15,8 +16,7 @@ import torch
 
 from cpt.guards.base import Guard
 from cpt.guards.config import OLoRASpec
-
-SUBSPACES_FILE = "olora_subspaces.safetensors"
+from cpt.guards.travelling import OLORA_SUBSPACES as SUBSPACES_FILE
 
 
 def read_subspaces(folder: Path) -> dict[str, torch.Tensor]:

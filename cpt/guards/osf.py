@@ -5,6 +5,8 @@ earlier stages' updates are in the spectrum that is decomposed); the top `preser
 singular directions is frozen and the rest trained. PEFT projects each gradient off the preserved
 directions with tensor hooks (which also run under DeepSpeed). What we add:
 - the adaptive option: a preserved share per layer from its importance on earlier data (osf_ranks.py);
+- OSF over a sequence: the preserved share grows with each OSF stage (`grow`), and/or each stage keeps
+  clear of the earlier OSF stages' updates (`preserve_updates`); osf_sequence.py says how and why;
 - `ProjectAfterStep`: Adam's per-coordinate scaling turns a projected gradient into an update that
   leaves the trainable subspace (measured: ~9% of the update's norm in the preserved left directions
   after 30 Adam steps on the toy model), so after each optimizer step the trainable factors are
@@ -20,7 +22,10 @@ from transformers import TrainerCallback
 
 from cpt.guards.base import Guard
 from cpt.guards.config import OSFSpec
+from cpt.guards.olora import base_module_name
 from cpt.guards.osf_ranks import layer_importance, preserved_shares, rank_pattern
+from cpt.guards.osf_sequence import keep_clear_of, read_updates, update_directions, write_updates
+from cpt.guards.travelling import OSF_RECORD, read_osf_record
 from cpt.runner.atomic import atomic_write_json
 
 PRESERVED_FILE = "osf_preserved.json"  # the adaptive option's preserved share per layer, beside the model
@@ -29,11 +34,17 @@ PRESERVED_FILE = "osf_preserved.json"  # the adaptive option's preserved share p
 class OSFGuard(Guard):
     name = "osf"
 
-    def __init__(self, spec: OSFSpec, tokenizer=None, earlier_texts: list[str] | None = None):
+    def __init__(self, spec: OSFSpec, tokenizer=None, earlier_texts: list[str] | None = None,
+                 input_model: Path | None = None, stage: str | None = None):
         self.spec = spec
         self.tokenizer = tokenizer
         self.earlier_texts = earlier_texts  # the adaptive option's sample of earlier data
+        self.stage = stage
+        self.record = read_osf_record(input_model)  # the earlier OSF stages
+        self.earlier_updates = read_updates(input_model) if input_model and spec.preserve_updates else {}
+        self.preserved = spec.preserved_at(spec.preserved, len(self.record))  # this stage's share
         self.shares: list[float] | None = None  # preserved share per decoder layer (adaptive)
+        self.layers: dict[str, object] = {}  # base module name -> its OSF layer
         self.projector = ProjectAfterStep()
 
     def prepare_model(self, model):
@@ -42,12 +53,17 @@ class OSFGuard(Guard):
         pattern = None
         if self.earlier_texts:
             importance = layer_importance(model, self.tokenizer, self.earlier_texts)
-            self.shares = preserved_shares(importance, self.spec.adaptive)
+            shares = preserved_shares(importance, self.spec.adaptive)
+            self.shares = [self.spec.preserved_at(share, len(self.record)) for share in shares]
             pattern = rank_pattern(self.shares)
-        config = OSFConfig(target_modules=self.spec.target_modules, effective_rank=self.spec.preserved,
+        config = OSFConfig(target_modules=self.spec.target_modules, effective_rank=self.preserved,
                            rank_pattern=pattern, task_type="CAUSAL_LM")
         model = get_peft_model(model, config)
-        self.projector.layers = [m for m in model.modules() if hasattr(m, "osf_svd_params")]
+        self.layers = {base_module_name(n): m for n, m in model.named_modules() if hasattr(m, "osf_svd_params")}
+        for key, (left, right) in self.earlier_updates.items():
+            if key in self.layers:
+                keep_clear_of(self.layers[key], "default", left, right)
+        self.projector.layers = list(self.layers.values())
         return model
 
     def attach(self, trainer) -> None:
@@ -57,8 +73,26 @@ class OSFGuard(Guard):
         return [self.projector]
 
     def write_files(self, model, folder: Path) -> None:
+        """The record of OSF stages with this one appended; with preserve_updates, this stage's update
+        directions appended to the earlier ones; the adaptive option's shares."""
         if self.shares is not None:
             atomic_write_json(Path(folder) / PRESERVED_FILE, {"preserved_share_per_layer": self.shares})
+        entry = {"stage": self.stage, "preserved": round(self.preserved, 6)}
+        if self.shares is not None:
+            entry["preserved_per_layer"] = [round(share, 6) for share in self.shares]
+        if self.spec.preserve_updates:
+            entry["update_rank"] = self.spec.update_rank
+            self._write_updates(folder)
+        atomic_write_json(Path(folder) / OSF_RECORD, {"stages": [*self.record, entry]})
+
+    def _write_updates(self, folder: Path) -> None:
+        updates = dict(self.earlier_updates)
+        for key, layer in self.layers.items():
+            left, right = update_directions(layer.get_delta_weight("default").detach().cpu(), self.spec.update_rank)
+            if key in updates:
+                left, right = torch.cat([updates[key][0], left]), torch.cat([updates[key][1], right])
+            updates[key] = (left, right)
+        write_updates(folder, updates)
 
 
 class ProjectAfterStep(TrainerCallback):

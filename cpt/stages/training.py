@@ -16,6 +16,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from cpt.core.precision import choose_precision
 from cpt.errors import Preempted
+from cpt.guards.travelling import carry_forward
 from cpt.recipe.base import PeftSpec
 from cpt.runner.atomic import atomic_write_json, commit_folder
 from cpt.runner.checkpoints import AnnounceResume, CommitCheckpoints
@@ -129,7 +130,8 @@ def _logged_mean_loss(log_history: list[dict], fallback):
 
 def _save_final(trainer, tokenizer, ctx: StageContext) -> None:
     """Every rank takes part (ZeRO-3 gathers shards); the main process writes and commits.
-    A PEFT model (LoRA, O-LoRA, OSF) is saved merged: a plain model to evaluate, serve and train on."""
+    A PEFT model (LoRA, O-LoRA, OSF) is saved merged: a plain model to evaluate, serve and train on.
+    Files that travel with the model (guards/travelling.py) come along from the input model."""
     tmp = ctx.stage_dir / ".model.partial"
     if is_main_process():
         shutil.rmtree(tmp, ignore_errors=True)
@@ -148,6 +150,7 @@ def _save_final(trainer, tokenizer, ctx: StageContext) -> None:
         trainer.save_model(str(tmp))  # gathers ZeRO-3 shards itself (zero3_save_16bit_model)
     if is_main_process():
         tokenizer.save_pretrained(tmp)
+        carry_forward(ctx.input_model, tmp)  # guards' memory of earlier stages that this stage did not rewrite
         commit_folder(tmp, ctx.output_dir)
     wait_for_everyone()
 

@@ -57,6 +57,13 @@ def test_adaptive_osf_names_earlier_data(tmp_path):
      "stages[0] (a).guard.adaptive.stages: 'b' is not an earlier cpt or sft stage (those: none)"),
     ({"method": "osf", "adaptive": {"path": "x.jsonl", "min_preserved": 0.8, "max_preserved": 0.2}},
      "min_preserved must not exceed max_preserved"),
+    ({"method": "osf", "grow": -0.1}, "stages[0] (a).guard.grow: Input should be greater than 0 (got -0.1)"),
+    ({"method": "osf", "grow_cap": 0.8}, "stages[0] (a).guard: grow_cap is the limit of grow: set grow too"),
+    ({"method": "osf", "preserved": 0.5, "grow": 0.1, "grow_cap": 0.4},
+     "stages[0] (a).guard: grow_cap (0.4) is below preserved (0.5): the share would shrink, not grow"),
+    ({"method": "osf", "update_rank": 4}, "stages[0] (a).guard: update_rank is used with preserve_updates: true only"),
+    ({"method": "osf", "preserve_updates": True, "update_rank": 0},
+     "stages[0] (a).guard.update_rank: Input should be greater than 0 (got 0)"),
 ])
 def test_bad_guard_names_the_key(tmp_path, guard, expected):
     assert expected in _error(tmp_path, {**SFT, "guard": guard})
@@ -77,3 +84,18 @@ def test_plan_shows_each_stages_guard(tmp_path):
     plan = describe_plan(recipe)
     assert "guards:    olora {'r': 8, 'alpha': 32, 'lambda1': 0.5, 'lambda2': 0.0" in plan
     assert "guards:    kl_anchor {'distance': 'kl', 'weight': 1.0}; replay 20% of a" in plan
+
+
+def test_plan_shows_the_growing_osf_share_per_stage(tmp_path):
+    from cpt.plan import describe_plan
+
+    grow = {"method": "osf", "preserved": 0.3, "grow": 0.2}
+    recipe = _load(tmp_path, {**SFT, "guard": grow}, {**SFT, "name": "b"}, {**SFT, "name": "c", "guard": grow},
+                   {**SFT, "name": "d", "guard": {**grow, "preserve_updates": True}},
+                   {**SFT, "name": "e", "guard": {"method": "osf"}})
+    plan = describe_plan(recipe)
+    assert "osf {'preserved': 0.3, 'target_modules': 'all-linear', 'grow': 0.2, 'grow_cap': 0.9} " \
+           "(OSF stage 1 of the model: preserved 0.3)" in plan
+    assert "(OSF stage 2 of the model: preserved 0.5)" in plan  # stage b, without OSF, does not count
+    assert "'preserve_updates': True, 'update_rank': 8} (OSF stage 3 of the model: preserved 0.7)" in plan
+    assert "osf {'preserved': 0.5, 'target_modules': 'all-linear'}\n" in plan  # no sequence keys where unused
