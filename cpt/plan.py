@@ -72,6 +72,8 @@ def _guards(stage, osf_before: int) -> str:
     replay = getattr(stage, "replay", None)
     if replay is not None:
         parts.append(f"replay {replay.ratio:.0%} of {', '.join(replay.stages + ([replay.path] if replay.path else []))}")
+    if stage.merge is not None:
+        parts.append(f"merge within {stage.merge.budget:g} points {stage.merge.model_dump(exclude={'budget'})}")
     return "; ".join(parts)
 
 

@@ -40,6 +40,7 @@ def write_run_report(run_dir: Path) -> Path:
             "stages: " + ", ".join(f"{rec.name} ({rec.kind}, {rec.status}, {rec.global_step} steps)" for rec in stages),
             f"written {time.strftime('%Y-%m-%d %H:%M')} from {run_dir}",
         ],
+        merges={rec.name: rec.merge for rec in stages if rec.merge},
     )
     return write_report(run_dir / REPORT_DIR, data)
 

@@ -15,6 +15,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from cpt.guards.merge_config import merge_problem
 from cpt.recipe.base import FolderName, StrictModel, check_unique
 from cpt.recipe.eval_spec import EvalSpec, EvalTaskSpec  # noqa: F401  (EvalTaskSpec re-exported)
 from cpt.recipe.task_matching import TaskMatching, match_tasks
@@ -77,6 +78,14 @@ class Recipe(StrictModel):
                 problem = earlier_stage_problem(section.stages, earlier)
                 if problem:
                     raise ValueError(f"stages[{index}] ({stage.name}).{key}.stages: {problem}")
+        return self
+
+    @model_validator(mode="after")
+    def _merged_stages_have_held_out_rows(self) -> Recipe:
+        for index, stage in enumerate(self.stages):
+            problem = merge_problem(self, index) if stage.merge is not None else None
+            if problem:
+                raise ValueError(f"stages[{index}] ({stage.name}).merge: {problem}")
         return self
 
     @model_validator(mode="after")

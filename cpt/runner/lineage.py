@@ -17,6 +17,7 @@ from cpt.runner.atomic import is_complete, remove_partials
 from cpt.runner.checkpoints import discard_incomplete, latest_complete_checkpoint
 from cpt.runner.distributed import end_deepspeed_stage, is_main_process, wait_for_everyone
 from cpt.runner.manifest import DONE, RUNNING, Manifest, config_hash
+from cpt.runner.merge_step import merge_stage_output
 from cpt.runner.preflight import stage_sources
 from cpt.stages import STAGE_RUNNERS
 from cpt.stages.context import StageContext
@@ -40,6 +41,8 @@ def stage_hash(spec, parent_hash: str) -> str:
     # Defaults left out: a field added to the schema later (with its default) keeps old runs valid.
     payload = spec.model_dump(mode="json", exclude=_NOT_HASHED, exclude_defaults=True)
     payload["data_files"] = [file_digest(src.path) for src, _ in stage_sources(spec) if src.path]
+    if spec.merge is not None and spec.merge.held_out:  # the merge guard's held-out files decide its alpha
+        payload["held_out_files"] = {task: file_digest(path) for task, path in sorted(spec.merge.held_out.items())}
     return config_hash(payload, parent_hash)
 
 
@@ -77,7 +80,8 @@ def run_stage(
     )
     result = STAGE_RUNNERS[spec.kind](ctx)
     end_deepspeed_stage()
-    manifest.mark_done(record, str(ctx.output_dir.relative_to(run_dir)), result.global_step, result.metrics)
+    merge = merge_stage_output(recipe, index, parent, stage_dir) if spec.merge is not None else None
+    manifest.mark_done(record, str(ctx.output_dir.relative_to(run_dir)), result.global_step, result.metrics, merge)
     _save(manifest, run_dir)
     return StageOutcome(ctx.output_dir, this_hash, "resumed" if resume_from else "trained")
 

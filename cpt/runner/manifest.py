@@ -43,6 +43,7 @@ class StageRecord:
     global_step: int = 0
     precision: str = ""  # "fp32: this CPU has no native bf16 (AVX2)" (core/precision.py)
     metrics: dict[str, Any] = field(default_factory=dict)
+    merge: dict[str, Any] = field(default_factory=dict)  # the merge guard's alpha and scores (runner/merge_step.py)
     started_at: float | None = None
     finished_at: float | None = None
 
@@ -103,6 +104,6 @@ class Manifest:
         rec.precision = precision
         rec.started_at, rec.finished_at, rec.output = time.time(), None, ""
 
-    def mark_done(self, rec: StageRecord, output: str, global_step: int, metrics: dict) -> None:
+    def mark_done(self, rec: StageRecord, output: str, global_step: int, metrics: dict, merge: dict | None = None) -> None:
         rec.status, rec.output, rec.global_step = DONE, output, global_step
-        rec.metrics, rec.finished_at = metrics, time.time()
+        rec.metrics, rec.finished_at, rec.merge = metrics, time.time(), merge or {}

@@ -42,6 +42,8 @@ def _check_stage_extras(stage) -> None:
     if guard is not None and guard.method in WHOLE_WEIGHT_GUARDS and zero_stage() == 3:
         raise UserError(f"{where}: guard.method {guard.method} does not run under DeepSpeed ZeRO-3 (it needs "
                         "each weight whole on every rank); launch with recipes/launch/zero2.yaml or ddp.yaml")
+    for path in stage.merge.held_out.values() if stage.merge is not None else ():
+        check_source(DataSource(path=path), EVAL_SHAPES)  # the merge guard's held-out rows: {prompt, answer}
     references = {"reference": getattr(stage, "reference", None),
                   "mixing.reference": getattr(getattr(stage, "mixing", None), "reference", None)}
     for key, reference in references.items():

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from cpt.core.precision import choose_precision, count_parameters
 from cpt.errors import UserError
+from cpt.guards.merge_search import describe as describe_merge
 from cpt.models import base_identity, resolve_base_model
 from cpt.recipe.schema import Recipe
 from cpt.report import write_run_report
@@ -74,6 +75,8 @@ def run_recipe(recipe: Recipe, recipe_text: str, until: str | None = None, with_
         outcome = run_stage(spec, index, parent, parent_hash, manifest, run_dir, recipe)
         summary.stage_actions[spec.name] = outcome.action
         _say(f"== {spec.name}: {outcome.action} in {time.time() - started:.0f}s -> {outcome.model_dir}")
+        if manifest.stages[spec.name].merge:
+            _say(f"   merge: {describe_merge(manifest.stages[spec.name].merge)}")
         summary.train_seconds[spec.name] = time.time() - started
         if spec.eval:
             evaluate(spec.name, outcome.model_dir, results_dir(run_dir, spec.name))
@@ -128,7 +131,8 @@ def _finish(summary: RunSummary, recipe: Recipe, manifest: Manifest) -> None:
         rec = manifest.stages[name]
         loss = rec.metrics.get("train_loss")
         loss_text = f"  train_loss {loss:.4f}" if isinstance(loss, float) else ""
-        lines.append(f"  {name:<16} {rec.kind:<5} {action:<8} steps {rec.global_step}{loss_text}")
+        merge_text = f"  merge alpha {rec.merge['alpha']:g}" if rec.merge else ""
+        lines.append(f"  {name:<16} {rec.kind:<5} {action:<8} steps {rec.global_step}{loss_text}{merge_text}")
     if summary.matrix:
         tasks = [t.name for t in recipe.eval.tasks]
         lines += write_matrix(summary.run_dir, recipe, summary.matrix, tasks, summary.chance)

@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 from pydantic import Field, field_validator, model_validator
 
 from cpt.guards.config import ADAPTER_GUARDS, GuardSpec
+from cpt.guards.merge_config import MergeSpec
 from cpt.recipe.base import FolderName, PeftSpec, StrictModel
 from cpt.recipe.trainer_args import check_trainer_args
 
@@ -29,6 +30,8 @@ class StageSpec(StrictModel):
     skip_bad_batches: int = Field(0, ge=0, description="steps with a non-finite loss or gradient to skip "
                                   "before stopping the stage (cpt/stages/bad_batches.py)")
     guard: GuardSpec | None = Field(None, description="anti-forgetting method: olora, osf or kl_anchor (cpt/guards)")
+    merge: MergeSpec | None = Field(None, description="after the stage, interpolate towards its start within a "
+                                    "forgetting budget (cpt/guards/merge_config.py)")
 
     # The TRL config class `train` is validated against; a function so TRL imports lazily.
     trainer_config_class: ClassVar[Any] = None

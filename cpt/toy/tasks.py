@@ -1,5 +1,8 @@
 """The toy task suite: names, record format, deterministic train/test splits, and answer checking.
 
+`task_validation(task, seed)` gives held-out rows that are never test rows (the merge guard scores them,
+cpt/runner/held_out.py); the build does not write them, so the toy's files are unchanged.
+
 Every record is `{"prompt", "completion", "answer", "chosen", "rejected"}` with
 completion == chosen == " " + answer (the space starts the completion: a prompt ending in a space
 breaks TRL's prefix check) and rejected == " " + a plausible wrong answer.
@@ -15,6 +18,7 @@ GENERAL_TASKS: tuple[str, ...] = ("capitals",)
 TOY_TASKS: tuple[str, ...] = (*SKILLS, *GENERAL_TASKS)
 TRAIN_SIZE = 2000
 TEST_SIZE = 100
+VALIDATION_SIZE = 200
 CAPITALS_TEST_SIZE = 40  # of NUM_COUNTRIES: the rest are the capitals task's train split
 
 
@@ -39,13 +43,18 @@ def check_answer(task: str, prediction: str, answer: str) -> bool:
     return bool(lines) and lines[0].strip() == answer.strip()
 
 
-def _skill_splits(task: str, seed: int) -> tuple[list[dict], list[dict]]:
+def _skill_records(task: str, seed: int, count: int) -> list[dict]:
+    """The first `count` distinct records of one random stream: any `count` gives the same leading records."""
     rng = random.Random(f"{seed}-task-{task}")
     records: dict[str, dict] = {}
-    while len(records) < TEST_SIZE + TRAIN_SIZE:
+    while len(records) < count:
         prompt, answer, rejected = SKILLS[task](rng)
         records.setdefault(prompt, make_record(prompt, answer, rejected))
-    ordered = list(records.values())
+    return list(records.values())
+
+
+def _skill_splits(task: str, seed: int) -> tuple[list[dict], list[dict]]:
+    ordered = _skill_records(task, seed, TEST_SIZE + TRAIN_SIZE)
     return ordered[TEST_SIZE:], ordered[:TEST_SIZE]
 
 
@@ -70,4 +79,19 @@ def task_splits(task: str, seed: int) -> tuple[list[dict], list[dict]]:
         return _capitals_splits(seed)
     if task in SKILLS:
         return _skill_splits(task, seed)
+    raise ValueError(f"unknown toy task {task!r}; expected one of {', '.join(TOY_TASKS)}")
+
+
+def task_validation(task: str, seed: int) -> list[dict]:
+    """Held-out records of `task`: never in its test split, and for a skill not in its train split either.
+
+    A skill's are the next VALIDATION_SIZE distinct records of the stream its splits come from, so
+    the splits stay as they were. `capitals` has no facts to spare (every country is asked): its
+    validation rows are its train split, the facts outside the test split, which no stage trains on as a
+    task unless a recipe names `{toy: capitals}` as stage data (the general corpus states them all).
+    """
+    if task == "capitals":
+        return _capitals_splits(seed)[0]
+    if task in SKILLS:
+        return _skill_records(task, seed, TEST_SIZE + TRAIN_SIZE + VALIDATION_SIZE)[TEST_SIZE + TRAIN_SIZE :]
     raise ValueError(f"unknown toy task {task!r}; expected one of {', '.join(TOY_TASKS)}")

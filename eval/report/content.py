@@ -15,6 +15,7 @@ from eval.report import tables
 from eval.report.blocks import Image, Section, Text
 from eval.report.curves import draw_stage_curves
 from eval.report.data import ReportData
+from eval.report.merge_table import merge_table
 from eval.report.plots import draw_heatmap, draw_task_lines
 
 
@@ -35,6 +36,7 @@ def build_sections(data: ReportData, figures: Figures) -> list[Section]:
     no_scores = Text("No evaluation scores in this run.", muted=True)
     general = tables.general_table(data)
     forgetting = tables.forgetting_table(data)
+    merges = merge_table(data)
     return [
         Section("Summary", [tables.summary_table(data)]),
         Section("Accuracy matrix", [figures.heatmap or no_scores, tables.matrix_table(data)]),
@@ -42,6 +44,7 @@ def build_sections(data: ReportData, figures: Figures) -> list[Section]:
         Section("Average accuracy after each checkpoint", [tables.average_table(data)]),
         Section("Forgetting per task", _forgetting_blocks(data, forgetting)),
         Section("General knowledge change", [general or Text("No general tasks in this run.", muted=True)]),
+        *([Section("Merge guard: alpha per stage", [merges])] if merges else []),
         Section("Training curves", [] if data.stages else [Text("No stages.", muted=True)]),
         *[_stage_section(stage.name, stage.kind, image) for stage, image in zip(data.stages, figures.stages)],
     ]

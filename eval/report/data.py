@@ -36,6 +36,7 @@ class ReportData:
     general: list[str]  # the general (old-knowledge) tasks
     stages: list[StageCurves]
     notes: list[str] = field(default_factory=list)  # short lines shown under the title
+    merges: dict[str, dict] = field(default_factory=dict)  # stage -> its merge-guard record (eval/report/merge_table.py)
 
     def labels(self) -> list[str]:
         """Checkpoint labels, in row order."""

@@ -61,3 +61,21 @@ def test_skill_prompts_are_not_in_the_general_corpus(toy_dir):
     corpus = (toy_dir / "domains" / "general" / "train.jsonl").read_text()
     for task in set(TOY_TASKS) - set(GENERAL_TASKS):
         assert _rows(toy_dir / "tasks" / task / "test.jsonl")[0]["prompt"] not in corpus
+
+
+@pytest.mark.parametrize("task", TOY_TASKS)
+def test_validation_rows_are_in_neither_split_and_leave_the_splits_as_built(toy_dir, task):
+    from cpt.toy.tasks import VALIDATION_SIZE, task_splits, task_validation
+
+    train, test = task_splits(task, 0)
+    assert train == _rows(toy_dir / "tasks" / task / "train.jsonl")  # the build's files are unchanged
+    assert test == _rows(toy_dir / "tasks" / task / "test.jsonl")
+    validation = task_validation(task, 0)
+    assert validation == task_validation(task, 0) and all(set(row) == FIELDS for row in validation)
+    prompts = {row["prompt"] for row in validation}
+    assert not prompts & {row["prompt"] for row in test}
+    if task == "capitals":  # no facts to spare: the ones outside the test split
+        assert validation == train
+    else:
+        assert len(prompts) == len(validation) == VALIDATION_SIZE
+        assert not prompts & {row["prompt"] for row in train}
