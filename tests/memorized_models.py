@@ -28,8 +28,8 @@ def small_model(tokenizer) -> LlamaForCausalLM:
         return LlamaForCausalLM(config)
 
 
-def fit(model, tokenizer, rows: list[dict], steps: int, lr: float) -> float:
-    """Train on the rows' completions (then EOS) with Adam; return the last loss."""
+def fit(model, tokenizer, rows: list[dict], steps: int, lr: float) -> float | None:
+    """Train on the rows' completions (then EOS) with Adam; return the last loss (None for 0 steps)."""
     ids, labels = [], []
     for row in rows:
         prompt = tokenizer(row["prompt"])["input_ids"]
@@ -43,13 +43,14 @@ def fit(model, tokenizer, rows: list[dict], steps: int, lr: float) -> float:
     mask = torch.tensor([[1] * len(x) + [0] * (width - len(x)) for x in ids])
     model.train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
+    loss = None
     for _ in range(steps):
         loss = model(input_ids=inputs, labels=targets, attention_mask=mask).loss
         loss.backward()
         optimizer.step()
         optimizer.zero_grad()
     model.eval()
-    return loss.item()
+    return None if loss is None else loss.item()
 
 
 def save(model, tokenizer, folder: Path) -> Path:

@@ -5,6 +5,13 @@ The quickstart's settings (tiny Llama pretrained on the general domain, 400 SFT 
 the real runner and its lm-eval evaluation: forgetting is task A's exact-match accuracy on its 100 test
 rows after stage A minus after stage B. The merge guard chooses alpha on A's validation rows, never on
 these test rows.
+
+What it shows on this toy, measured (`pytest -s`, 20 min on 2 shared cores): naive 88% -> 0% on A, 42% on B;
+merge (budget 5) chose alpha 0, keeping A at 88% and learning none of B. The linear path from A's model to
+B's has no alpha that keeps A and learns B here: A's held-out score is 81/56/22/0% at alpha 0.02/0.06/0.125/
+0.2 and B's test score 0% up to alpha 0.5, 17% at 0.75 (42% at 1); a B stage at lr 5e-4 moved the curve
+but not its shape (A 69% at 0.125, 0% at 0.3; B 0% up to 0.5). So this test asserts the budget mechanism
+(A kept within budget, forgetting less than naive), not that B is learned as well.
 """
 
 from __future__ import annotations
