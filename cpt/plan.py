@@ -63,6 +63,10 @@ def _guards(stage) -> str:
     replay = getattr(stage, "replay", None)
     if replay is not None:
         parts.append(f"replay {replay.ratio:.0%} of {', '.join(replay.stages + ([replay.path] if replay.path else []))}")
+    rehearsal = getattr(stage, "rehearsal", None)
+    if rehearsal is not None:
+        parts.append(f"rehearsal {rehearsal.ratio:.0%}: {rehearsal.rows} prompts ({rehearsal.prompts.describe()}) "
+                     "answered by the starting model")
     return "; ".join(parts)
 
 
