@@ -74,6 +74,10 @@ def _guards(stage, osf_before: int) -> str:
         parts.append(f"replay {replay.ratio:.0%} of {', '.join(replay.stages + ([replay.path] if replay.path else []))}")
     if stage.merge is not None:
         parts.append(f"merge within {stage.merge.budget:g} points {stage.merge.model_dump(exclude={'budget'})}")
+    rehearsal = getattr(stage, "rehearsal", None)
+    if rehearsal is not None:
+        parts.append(f"rehearsal {rehearsal.ratio:.0%}: {rehearsal.rows} prompts ({rehearsal.prompts.describe()}) "
+                     "answered by the starting model")
     return "; ".join(parts)
 
 

@@ -16,6 +16,7 @@ from cpt.rewards import resolve_reward
 from cpt.rollouts import require_vllm
 from cpt.runner.distributed import zero_stage
 from cpt.runner.storage import check_output_dir
+from cpt.stages.rehearsal_config import PROMPT_ROW_SHAPES
 
 
 def preflight(recipe: Recipe) -> None:
@@ -69,4 +70,7 @@ def stage_sources(stage) -> list[tuple[DataSource, tuple]]:
     replay = getattr(stage, "replay", None)
     if replay is not None and replay.path is not None:
         sources.append((DataSource(path=replay.path), TEXT_SHAPES if stage.kind == "cpt" else SFT_SHAPES))
+    rehearsal = getattr(stage, "rehearsal", None)
+    if rehearsal is not None and rehearsal.prompts.path is not None:
+        sources.append((DataSource(path=rehearsal.prompts.path), PROMPT_ROW_SHAPES))
     return sources

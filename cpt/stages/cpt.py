@@ -20,6 +20,8 @@ from cpt.errors import UserError
 from cpt.stages.context import StageContext, StageResult
 from cpt.stages.cpt_config import REPLAY_DOMAIN
 from cpt.stages.earlier_data import earlier_rows
+from cpt.stages.rehearsal import rehearsal_metrics, rehearsal_rows
+from cpt.stages.rehearsal_config import REHEARSAL_DOMAIN
 from cpt.stages.training import build_trainer, load_model, load_tokenizer, lora_config, train_and_save, trainer_config
 from data_mixing.callback import MIXTURE_STATE, MixingCallback, compose, read_mixture_state
 from data_mixing.domains import build_domains
@@ -36,10 +38,10 @@ def run(ctx: StageContext) -> StageResult:
 
     spec = ctx.spec
     tokenizer = load_tokenizer(ctx)
+    rows, fixed = _domain_rows(ctx)  # first: rehearsal generates with a whole model, before any ZeRO-3 config
     args = trainer_config(SFTConfig, ctx, kind_defaults=CPT_DEFAULTS)
     if args.accelerator_config.split_batches:
         raise UserError(f"stage {spec.name}: train.accelerator_config.split_batches is not supported by cpt stages")
-    rows, fixed = _domain_rows(ctx)
     domains = build_domains(rows, tokenizer, args.max_length, spec.mixing.held_out())
     mixing = _mixing_callback(ctx, domains, fixed, args)
     state = read_mixture_state(ctx.resume_from) if ctx.resume_from else None
@@ -56,7 +58,10 @@ def run(ctx: StageContext) -> StageResult:
         callbacks=[mixing],  # before the runner's commit callback: the state is in before COMPLETE
     )
     mixing.attach(trainer)
-    return train_and_save(trainer, tokenizer, ctx)
+    result = train_and_save(trainer, tokenizer, ctx)
+    if spec.rehearsal is not None:
+        result.metrics.update(rehearsal_metrics(ctx.stage_dir))
+    return result
 
 
 def _model(ctx: StageContext):
@@ -72,10 +77,14 @@ def _domain_rows(ctx: StageContext) -> tuple[dict[str, Dataset], dict[str, float
     """Text rows per domain (replay as one more domain) and the fixed shares outside the learner."""
     spec = ctx.spec
     rows = {d.name: load_rows(d.data, TEXT_SHAPES) for d in spec.domains}
-    if spec.replay is None:
-        return rows, {}
-    rows[REPLAY_DOMAIN] = earlier_rows(ctx, spec.replay, ("text",), "replay")
-    return rows, {REPLAY_DOMAIN: spec.replay.ratio}
+    fixed = {}
+    if spec.replay is not None:
+        rows[REPLAY_DOMAIN] = earlier_rows(ctx, spec.replay, ("text",), "replay")
+        fixed[REPLAY_DOMAIN] = spec.replay.ratio
+    if spec.rehearsal is not None:  # prompt + the starting model's answer, as text (stages/rehearsal.py)
+        rows[REHEARSAL_DOMAIN] = rehearsal_rows(ctx, spec.rehearsal, "text")
+        fixed[REHEARSAL_DOMAIN] = spec.rehearsal.ratio
+    return rows, fixed
 
 
 def _mixing_callback(ctx: StageContext, domains, fixed: dict[str, float], args) -> MixingCallback:

@@ -7,6 +7,7 @@
         - {name: code, data: {path: code.jsonl}, weight: 0.2}
       mixing: {learner: doremi, update_every: 20, step_size: 1.0, smoothing: 1.0e-3, held_out_sequences: 8}
       replay: {stages: [earlier_stage], ratio: 0.1}     # optional, see sft_config.ReplaySpec
+      rehearsal: {prompts: {path: prompts.txt}, ratio: 0.1}   # optional, see rehearsal_config.py
       train: {max_steps: 400, max_length: 128}
 
 Rows are `{"text": ...}`; each packed `train.max_length`-token sequence comes from one domain,
@@ -22,6 +23,7 @@ from typing import Any, Literal
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from cpt.recipe.base import DataSource, StrictModel, check_unique
+from cpt.stages.rehearsal_config import REHEARSAL_DOMAIN, RehearsalSpec
 from cpt.stages.sft_config import ReplaySpec, _sft_config_class
 from cpt.stages.spec import StageSpec
 
@@ -89,6 +91,7 @@ class CPTStageSpec(StageSpec):
     domains: list[DomainSpec] = Field(min_length=1)
     mixing: MixingSpec = Field(default_factory=MixingSpec)
     replay: ReplaySpec | None = None
+    rehearsal: RehearsalSpec | None = None
 
     # Validated against SFTConfig (max_length, ...); cpt trains with a plain transformers Trainer
     # on the mixture stream (cpt/stages/cpt.py says why).
@@ -126,6 +129,12 @@ class CPTStageSpec(StageSpec):
             raise ValueError(f"mixing.step_size: odm's rate must be in (0, 1/K] = (0, {1.0 / k:.3g}] for {k} domains")
         if self.mixing.learner != "static" and k < 2:
             raise ValueError(f"mixing.learner: {self.mixing.learner} needs at least 2 domains to mix")
+        return self
+
+    @model_validator(mode="after")
+    def _rehearsal_domain_is_free(self) -> CPTStageSpec:
+        if self.rehearsal is not None and REHEARSAL_DOMAIN in [d.name for d in self.domains]:
+            raise ValueError(f"domains: '{REHEARSAL_DOMAIN}' is the name rehearsal rows take; rename that domain")
         return self
 
     def normalised_weights(self) -> dict[str, float]:

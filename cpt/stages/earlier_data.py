@@ -79,6 +79,18 @@ def earlier_rows(ctx, spec: EarlierDataSpec, columns: tuple[str, ...], key: str)
     return concatenate_datasets(parts)
 
 
+def earlier_sources(ctx, spec: EarlierDataSpec, key: str) -> list[DataSource]:
+    """The data sources `spec` names for the stage of `ctx`, not yet read (`key`: the recipe section)."""
+    from cpt.runner.atomic import read_json
+    from cpt.runner.manifest import RESOLVED_RECIPE
+
+    # As in earlier_rows: the earlier stages' sources come from the run's validated recipe.json.
+    recipe_file = ctx.stage_dir.parent.parent / RESOLVED_RECIPE
+    if spec.stages and not recipe_file.is_file():
+        raise UserError(f"stage {ctx.spec.name}: {key}.stages needs the run's {RESOLVED_RECIPE}, not found at {recipe_file}")
+    return spec.sources(read_json(recipe_file) if spec.stages else {}, ctx.spec.name, key)
+
+
 def earlier_stage_problem(names: list[str], earlier: dict[str, str]) -> str | None:
     """Why one of `names` is not an earlier cpt or sft stage (`earlier`: name -> kind), or None."""
     for name in names:

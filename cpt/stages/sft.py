@@ -3,7 +3,7 @@
 Run as part of a recipe: `cpt run recipes/quickstart.yaml`. Prompt/completion rows train on the
 completion only (TRL's default); `messages` rows use the tokenizer's chat template. With
 `replay:`, rows of earlier stages' data (or a replay file) are added at the given share
-(data_mixing/replay.py).
+(data_mixing/replay.py); with `rehearsal:`, rows the starting model answers itself (stages/rehearsal.py).
 """
 
 from __future__ import annotations
@@ -11,18 +11,16 @@ from __future__ import annotations
 from cpt.data.rows import SFT_SHAPES, load_rows
 from cpt.stages.context import StageContext, StageResult
 from cpt.stages.earlier_data import earlier_rows
+from cpt.stages.rehearsal import rehearsal_metrics, rehearsal_rows, row_style
 from cpt.stages.training import build_trainer, load_model, load_tokenizer, lora_config, train_and_save, trainer_config
-from data_mixing.replay import with_replay
+from data_mixing.replay import with_shares
 
 
 def run(ctx: StageContext) -> StageResult:
     from trl import SFTConfig, SFTTrainer
 
     tokenizer = load_tokenizer(ctx)
-    dataset = load_rows(ctx.spec.data, SFT_SHAPES)
-    if ctx.spec.replay is not None:
-        replay = earlier_rows(ctx, ctx.spec.replay, tuple(dataset.column_names), "replay")
-        dataset = with_replay(dataset, replay, ctx.spec.replay.ratio, ctx.seed)
+    dataset = train_rows(ctx)  # rehearsal generates here: before the trainer's config (ZeRO-3 sharded loads)
     args = trainer_config(SFTConfig, ctx, kind_defaults={})  # first: under ZeRO-3 the model then loads sharded
     trainer = build_trainer(
         SFTTrainer, ctx, load_model(ctx), tokenizer,
@@ -30,4 +28,20 @@ def run(ctx: StageContext) -> StageResult:
         train_dataset=dataset,
         peft_config=lora_config(ctx.spec.peft),
     )
-    return train_and_save(trainer, tokenizer, ctx)
+    result = train_and_save(trainer, tokenizer, ctx)
+    if ctx.spec.rehearsal is not None:
+        result.metrics.update(rehearsal_metrics(ctx.stage_dir))
+    return result
+
+
+def train_rows(ctx: StageContext):
+    """The stage's rows, with replayed and self-synthesized rehearsal rows at their shares."""
+    dataset = load_rows(ctx.spec.data, SFT_SHAPES)
+    parts = []
+    if ctx.spec.replay is not None:
+        replay = earlier_rows(ctx, ctx.spec.replay, tuple(dataset.column_names), "replay")
+        parts.append((replay, ctx.spec.replay.ratio))
+    if ctx.spec.rehearsal is not None:
+        rows = rehearsal_rows(ctx, ctx.spec.rehearsal, row_style(dataset), dataset.features)
+        parts.append((rows, ctx.spec.rehearsal.ratio))
+    return with_shares(dataset, parts, ctx.seed)

@@ -5,11 +5,13 @@
       data: {toy: addition}            # or {path: data.jsonl} / {hf: org/name, split: train}
       peft: {r: 16, alpha: 32}         # optional LoRA, merged after the stage
       replay: {stages: [pretrain], ratio: 0.2}   # optional: 20% of the rows from earlier stages' data
+      rehearsal: {prompts: {stages: [pretrain]}, ratio: 0.25}   # optional: 25% answered by the starting model
       train: {max_steps: 300, learning_rate: 1.0e-3}
 
 Data rows are prompt/completion (loss on the completion only), chat `messages`, or `text`.
 `replay` (also on cpt stages) names earlier stages whose training data is reused and/or a replay
-file (`path`), and the share of replayed rows (`ratio`).
+file (`path`), and the share of replayed rows (`ratio`). `rehearsal` (also on cpt stages) adds rows the
+starting model answers itself, for when the old data is gone (rehearsal_config.py).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from pydantic import Field
 
 from cpt.recipe.base import DataSource
 from cpt.stages.earlier_data import EarlierDataSpec
+from cpt.stages.rehearsal_config import RehearsalSpec
 from cpt.stages.spec import StageSpec
 
 
@@ -39,5 +42,6 @@ class SFTStageSpec(StageSpec):
     kind: Literal["sft"]
     data: DataSource
     replay: ReplaySpec | None = None
+    rehearsal: RehearsalSpec | None = None
 
     trainer_config_class = staticmethod(_sft_config_class)

@@ -56,7 +56,20 @@ class StageSpec(StrictModel):
         adaptive = getattr(self.guard, "adaptive", None)
         if adaptive is not None:
             sections["guard.adaptive"] = adaptive
+        rehearsal = getattr(self, "rehearsal", None)
+        if rehearsal is not None:
+            sections["rehearsal.prompts"] = rehearsal.prompts
         return sections
+
+    @model_validator(mode="after")
+    def _shares_leave_room_for_new_data(self):
+        """Replay and rehearsal shares add up: together they must leave a share for the stage's own data."""
+        parts = [getattr(self, key, None) for key in ("replay", "rehearsal")]
+        shares = [part.ratio for part in parts if part is not None]
+        if sum(shares) >= 1.0:
+            raise ValueError("replay.ratio + rehearsal.ratio must be below 1 (the rest is the stage's own data); "
+                             f"got {' + '.join(f'{share:g}' for share in shares)}")
+        return self
 
     @field_validator("train")
     @classmethod
