@@ -1,14 +1,22 @@
 """Forgetting benchmark: a sequence of new tasks trained in turn with each anti-forgetting method.
 
     python benchmarks/forgetting.py [--mode quick|full] [--setting toy|smollm2] [--seeds 0 1 2] [--steps 150]
-                                    [--methods naive olora ...] [--workdir DIR] [--out benchmarks/results]
+                                    [--order a|b] [--methods naive olora ...] [--workdir DIR] [--out benchmarks/results]
 
 --mode quick (the default): seed 0 and naive, replay, olora, multitask (the toy: ~7 min on 2 CPU cores);
 full: every method (not the variants), seeds 0 1 2 (the toy: ~8-12 min per seed). --setting defaults to toy.
 
 Methods: naive full fine-tuning, sequential LoRA, O-LoRA, OSF (and OSF with adaptive ranks), replay (20% of
 each stage's rows from the earlier stages' data), a KL anchor, and multi-task training on all tasks at
-once (one stage, as many steps as the sequence; the usual upper bound). Each method is a recipe run
+once (one stage, as many steps as the sequence; the usual upper bound). Variants (--methods): OSF over the
+sequence (a growing preserved share, or clear of earlier updates), the merge guard (budget 2 points, alone
+and with replay), self-synthesized rehearsal (the starting model answers earlier stages' prompts, 25%),
+and RL: each task learned by GRPO (exact-match reward, KL 0.04 to the stage's start, an RFT filter) after
+a short SFT warm-up, since the base model scores 0 on these tasks and GRPO gets no reward from 0.
+
+--order: `a` trains the setting's tasks in their listed order (the order settings are chosen on), `b` in
+the reverse order (the order they are reported on: "Hyperparameters in Continual Learning: a Reality
+Check"). Forgetting is the pipeline's own, counted above each task's chance level (docs/metrics.md). Each method is a recipe run
 through the real runner from the same base: on `toy`, the embedded model after the quickstart's
 pretraining (which teaches the `capitals` facts: the general knowledge here); on `smollm2`,
 SmolLM2-135M-Instruct (general knowledge: world capitals).
@@ -37,7 +45,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 REPO = Path(__file__).resolve().parents[1]
 METHODS = ("naive", "lora", "olora", "osf", "osf_adaptive", "replay", "kl_anchor", "multitask")
 # Variants tried on SmolLM2 after the defaults (run them with --methods; a --workdir reuses finished runs).
-VARIANTS = ("replay_30", "olora_replay", "kl_anchor_01", "osf_grow", "osf_updates")
+VARIANTS = ("replay_30", "olora_replay", "kl_anchor_01", "osf_grow", "osf_updates", "merge", "merge_replay", "ssr",
+            "ssr_replay", "rl")
+MERGE_BUDGET = 2.0  # points: the issue's target for general knowledge, so not a tuned setting
+RL_WARMUP_SHARE = 0.5  # of a task's steps spent in SFT before GRPO (the base scores 0: no reward to learn from)
 # quick: the baseline, replay (the guard that helped most on the toy), O-LoRA (the cheapest adapter guard) and the
 # multi-task upper bound. Their training times relative to naive (docs/forgetting_toy.md) sum to 3.5 of all eight
 # methods' 8.8: with the base's pretraining, ~7 min on 2 CPU cores at the toy's 150 steps.
@@ -51,6 +62,7 @@ SETTINGS = {
         "train": {"per_device_train_batch_size": 32, "max_length": 64, "learning_rate": 1.0e-3,
                   "lr_scheduler_type": "cosine", "warmup_steps": 10, "weight_decay": 0.0},
         "adapter_lr": 3.0e-3,  # LoRA-type methods train fewer weights and need a larger step
+        "rl_lr": 3.0e-4,  # quickstart-rl's GRPO rate for this model
         "eval_examples": 100,
         "steps": 150,
     },
@@ -60,6 +72,7 @@ SETTINGS = {
         "train": {"per_device_train_batch_size": 8, "max_length": 64, "learning_rate": 1.0e-4,
                   "lr_scheduler_type": "cosine", "warmup_steps": 5, "weight_decay": 0.0},
         "adapter_lr": 1.0e-3,  # O-LoRA's paper rate
+        "rl_lr": 1.0e-5,
         "eval_examples": 50,
         "steps": 50,
     },
@@ -87,19 +100,49 @@ def method_stage(method: str, index: int, tasks: list[str], setting: dict) -> di
         return {"replay": {"stages": earlier, "ratio": 0.3 if method == "replay_30" else 0.2}} if earlier else {}
     if method == "olora_replay":
         return {**method_stage("olora", index, tasks, setting), **method_stage("replay", index, tasks, setting)}
+    if method == "merge":
+        return {"merge": {"budget": MERGE_BUDGET}}
+    if method == "merge_replay":
+        return {**method_stage("merge", index, tasks, setting), **method_stage("replay", index, tasks, setting)}
+    if method == "ssr":  # the old data is gone: the starting model answers the earlier stages' prompts itself
+        return {"rehearsal": {"prompts": {"stages": earlier}, "rows": 64, "ratio": 0.25}} if earlier else {}
+    if method == "ssr_replay":
+        return {**method_stage("ssr", index, tasks, setting), **method_stage("replay", index, tasks, setting)}
     if method in ("kl_anchor", "kl_anchor_01"):
         return {"guard": {"method": "kl_anchor", "weight": 0.1 if method == "kl_anchor_01" else 1.0}}
     return {}
 
 
+def ordered_tasks(setting: dict, order: str) -> list[str]:
+    return list(setting["tasks"]) if order == "a" else list(reversed(setting["tasks"]))
+
+
+def rl_stages(index: int, task: str, steps: int, setting: dict) -> list[dict]:
+    """A short SFT warm-up on the task, then GRPO on it with an RFT filter (prompts all K rollouts fail or
+    all solve give no advantage). Stage names keep the task's `t{index}_{task}` on the GRPO stage, the one
+    the accuracy matrix reads."""
+    warmup = max(1, int(steps * RL_WARMUP_SHARE))
+    sft = {"name": f"w{index}_{task}", "kind": "sft", "data": {"toy": task}, "eval": False,
+           "train": {**setting["train"], "max_steps": warmup, "save_steps": warmup}}
+    grpo_train = {"max_steps": steps - warmup, "save_steps": steps - warmup, "learning_rate": setting["rl_lr"],
+                  "per_device_train_batch_size": 8, "num_generations": 4, "max_completion_length": 24,
+                  "beta": 0.04, "warmup_steps": 2}
+    grpo = {"name": f"t{index}_{task}", "kind": "grpo", "data": {"toy": task}, "train": grpo_train,
+            "filter": {"rollouts": 4, "drop_all_succeeded": True}}
+    return [sft, grpo]
+
+
 def recipe_for(method: str, base: str, seed: int, steps: int, setting: dict, workdir: Path,
-               evaluate_base: bool) -> dict:
-    tasks = setting["tasks"]
+               evaluate_base: bool, order: str = "a") -> dict:
+    tasks = ordered_tasks(setting, order)
     stages = []
     if method == "multitask":
         train = {**setting["train"], "max_steps": steps * len(tasks), "save_steps": steps * len(tasks)}
         stages.append({"name": "multitask", "kind": "sft", "data": {"path": str(multitask_file(tasks, workdir))},
                        "train": train})
+    elif method == "rl":
+        for index, task in enumerate(tasks):
+            stages += rl_stages(index, task, steps, setting)
     else:
         for index, task in enumerate(tasks):
             extra = method_stage(method, index, tasks, setting)
@@ -108,10 +151,12 @@ def recipe_for(method: str, base: str, seed: int, steps: int, setting: dict, wor
     for stage in stages:
         stage["train"].update({"logging_steps": 25, "disable_tqdm": True})
     general = {"name": setting["general"], "general": True}
-    eval_spec = {"tasks": [*tasks, general], "max_examples": setting["eval_examples"], "base": evaluate_base}
+    trained = tasks if method == "multitask" else [{"name": t, "trained_in": f"t{i}_{t}"} for i, t in enumerate(tasks)]
+    eval_spec = {"tasks": [*trained, general], "max_examples": setting["eval_examples"], "base": evaluate_base}
     if setting["general"] == "world_capitals":
         eval_spec["apply_chat_template"] = False  # 3-shot completions (README, general-knowledge tasks)
-    return {"run": {"name": f"{method}-s{seed}", "output_dir": str(workdir), "seed": seed},
+    name = f"{method}-s{seed}" + ("" if order == "a" else f"-{order}")
+    return {"run": {"name": name, "output_dir": str(workdir), "seed": seed},
             "model": {"name_or_path": base}, "stages": stages, "eval": eval_spec}
 
 
@@ -165,12 +210,21 @@ def summarise(run_dir: Path, tasks: list[str], general: str, base: dict[str, flo
     summary["general_change"] = summary["general_final"] - summary["general_base"]
     if len(rows) == len(tasks):  # a sequence: row i is after task i
         summary["bwt"] = statistics.mean(final[j] - acc[j][j] for j in range(len(tasks) - 1))
-        summary["forgetting"] = statistics.mean(max(acc[i][j] for i in range(j, len(tasks))) - final[j]
-                                                for j in range(len(tasks) - 1))
+        summary["forgetting"] = _pipeline_forgetting(run_dir, tasks[:-1])
     # The trainer's own train_runtime, kept in the manifest: a rerun that skips finished stages keeps it.
     manifest = json.loads((run_dir / "manifest.json").read_text())
     summary["train_seconds"] = sum(s["metrics"].get("train_runtime", 0.0) for s in manifest["stages"].values())
+    alphas = [s["merge"]["alpha"] for s in manifest["stages"].values() if s.get("merge", {}).get("alpha") is not None]
+    if alphas:
+        summary["merge_alphas"] = alphas
     return summary
+
+
+def _pipeline_forgetting(run_dir: Path, earlier_tasks: list[str]) -> float:
+    """Mean forgetting of the tasks before the last, as the run's metrics.json counts it: above each task's
+    chance level (eval/metrics.py), so a task that falls to guessing forgets only what it had above that."""
+    forgetting = json.loads((run_dir / "eval" / "metrics.json").read_text())["forgetting"]
+    return 100 * statistics.mean(forgetting[t] for t in earlier_tasks)
 
 
 def aggregate(per_seed: list[dict], naive_seconds: float) -> dict:
@@ -192,23 +246,30 @@ def _methods_flag(methods: list[str]) -> str:
 
 
 def markdown(setting_name: str, setting: dict, results: dict, args) -> str:
-    tasks = setting["tasks"]
-    lines = [f"# Forgetting benchmark: {setting_name}", "",
+    tasks = ordered_tasks(setting, args.order)
+    lines = [f"# Forgetting benchmark: {setting_name}, order {args.order}", "",
              (f"`python benchmarks/forgetting.py --mode {args.mode} --setting {setting_name} --seeds {' '.join(map(str, args.seeds))} "
-              f"--steps {args.steps}{_methods_flag(args.methods)}` on {machine()}. Tasks in order: {', '.join(tasks)}; general knowledge: "
+              f"--steps {args.steps} --order {args.order}{_methods_flag(args.methods)}` on {machine()}. Tasks in order: "
+              f"{', '.join(tasks)}; general knowledge: "
               f"{setting['general']}. Accuracy in %, mean ± std over {len(args.seeds)} seed(s)."), "",
-             "| method | avg acc after last | BWT | forgetting | general change | time vs naive |",
-             "|---|---|---|---|---|---|"]
+             "| method | avg acc after last | BWT | forgetting | general change | time vs naive | merge alpha |",
+             "|---|---|---|---|---|---|---|"]
     for method, r in results.items():
         def cell(key, r=r):
             return f"{r[key]:.1f} ± {r[key + '_std']:.1f}" if key in r else "n/a"
         lines.append(f"| {method} | {cell('final_average')} | {cell('bwt')} | {cell('forgetting')} | "
-                     f"{cell('general_change')} | {r['time_vs_naive']:.2f}x |")
+                     f"{cell('general_change')} | {r['time_vs_naive']:.2f}x | {_alphas(r)} |")
     lines += ["", "Accuracy matrices (row: after stage; columns: " + ", ".join(tasks) + "):", ""]
     for method, r in results.items():
         rows = "; ".join("/".join(f"{v:.0f}" for v in row) for row in r["matrix_mean"])
         lines.append(f"- {method}: {rows}")
     return "\n".join(lines) + "\n"
+
+
+def _alphas(result: dict) -> str:
+    """The merge guard's alpha per stage, per seed ('' for a method without it)."""
+    chosen = [run["merge_alphas"] for run in result.get("per_seed", []) if "merge_alphas" in run]
+    return "; ".join("/".join(f"{a:g}" for a in alphas) for alphas in chosen)
 
 
 def parse_args() -> argparse.Namespace:
@@ -219,6 +280,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--steps", type=int, default=None, help="steps per task (default: the setting's)")
     parser.add_argument("--methods", nargs="+", choices=METHODS + VARIANTS, help="quick: " + " ".join(QUICK_METHODS)
                         + "; full: all but the variants")
+    parser.add_argument("--order", choices=("a", "b"), default="a",
+                        help="a: the setting's task order (choose settings here); b: reversed (report here)")
     parser.add_argument("--workdir", type=Path, default=None, help="keep the runs here (default: a temp folder)")
     return parse_with_mode(parser, MODE_DEFAULTS)
 
@@ -230,11 +293,12 @@ def run_all(args: argparse.Namespace, setting: dict, workdir: Path) -> dict[str,
         base = toy_base(seed, workdir) if args.setting == "toy" else "smollm2-135m-instruct"
         scores_of_base = None  # the base is evaluated once per seed, in the first method's run
         for method in args.methods:
-            recipe = recipe_for(method, base, seed, args.steps, setting, workdir, scores_of_base is None)
-            run_dir, _ = run_recipe_dict(recipe, workdir / f"{method}-s{seed}.json")
+            recipe = recipe_for(method, base, seed, args.steps, setting, workdir, scores_of_base is None, args.order)
+            run_dir, _ = run_recipe_dict(recipe, workdir / f"{recipe['run']['name']}.json")
             drop_checkpoints(run_dir)
             scores_of_base = scores_of_base or base_scores(run_dir)
-            per_method[method].append(summarise(run_dir, setting["tasks"], setting["general"], scores_of_base))
+            tasks = ordered_tasks(setting, args.order)
+            per_method[method].append(summarise(run_dir, tasks, setting["general"], scores_of_base))
             print(method, seed, json.dumps({k: v for k, v in per_method[method][-1].items() if k != "matrix"}))
     return per_method
 
@@ -269,12 +333,14 @@ def main() -> None:
         results[m]["per_seed"] = runs
     report = markdown(args.setting, setting, results, args)
     print(report)
-    write_result({"benchmark": f"forgetting_{args.setting}", "machine": machine(), "mode": args.mode,
+    suffix = "" if args.order == "a" else f"_order_{args.order}"
+    write_result({"benchmark": f"forgetting_{args.setting}{suffix}", "machine": machine(), "mode": args.mode,
                   "table": table(results, args.setting), "setting": args.setting, "steps": args.steps,
-                  "seeds": args.seeds, "tasks": setting["tasks"], "results": results},
-                 args.out, f"forgetting_{args.setting}.json")
+                  "seeds": args.seeds, "order": args.order, "tasks": ordered_tasks(setting, args.order),
+                  "results": results},
+                 args.out, f"forgetting_{args.setting}{suffix}.json")
     # docs/ holds the full-mode tables the README quotes; a quick run's table stays beside its JSON
-    (REPO / "docs" if args.mode == "full" else args.out).joinpath(f"forgetting_{args.setting}.md").write_text(report)
+    (REPO / "docs" if args.mode == "full" else args.out).joinpath(f"forgetting_{args.setting}{suffix}.md").write_text(report)
 
 
 if __name__ == "__main__":
