@@ -39,3 +39,17 @@ def cli_state_restored():
     for number, handler in handlers.items():
         signal.signal(number, handler)
     preemption._signalled = False
+
+
+@pytest.fixture(scope="session")
+def pretrained_toy(tmp_path_factory, toy_dir):
+    """The toy after a short pretraining on its general domain (the quickstart's), built once per session for
+    the slow forgetting tests (adapters and self-rehearsal need some representation to start from)."""
+    from tests.toy_sequences import run_stages
+
+    root = tmp_path_factory.mktemp("pretrained_toy")
+    train = {"max_steps": 300, "per_device_train_batch_size": 16, "max_length": 128, "learning_rate": 6e-3,
+             "lr_scheduler_type": "cosine", "warmup_steps": 15, "save_steps": 300, "disable_tqdm": True}
+    stages = run_stages(root, "pre", "toy", [{"name": "pre", "kind": "cpt", "domains": [
+        {"name": "general", "data": {"toy": "general"}}], "train": train}])
+    return str(stages / "pre" / "model")

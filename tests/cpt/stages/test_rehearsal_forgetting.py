@@ -14,7 +14,7 @@ import json
 import pytest
 
 from cpt.stages.rehearsal import INFO_FILE
-from tests.cpt.guards.test_forgetting import TRAIN, _run, base, completion_loss  # noqa: F401  (base: a fixture)
+from tests.toy_sequences import TRAIN, completion_loss, run_stages
 
 pytestmark = pytest.mark.slow
 
@@ -22,13 +22,13 @@ REHEARSAL = {"prompts": {"stages": ["a"]}, "rows": 64, "ratio": 0.25, "max_new_t
 
 
 @pytest.fixture(scope="module")
-def measured(base, tmp_path_factory):  # noqa: F811  (the imported fixture)
+def measured(pretrained_toy, tmp_path_factory):
     root = tmp_path_factory.mktemp("ssr")
     stage_a = {"name": "a", "kind": "sft", "data": {"toy": "date_format"}, "train": TRAIN}
     stage_b = {"name": "b", "kind": "sft", "data": {"toy": "sorting"}, "train": TRAIN}
     results = {}
     for name, stages in {"naive": [stage_a, stage_b], "rehearsal": [stage_a, {**stage_b, "rehearsal": REHEARSAL}]}.items():
-        out = _run(root, "shared", base, stages)  # one run directory: stage a trains once, then is skipped
+        out = run_stages(root, "shared", pretrained_toy, stages)  # one run directory: stage a trains once, then is skipped
         results[name] = {
             "a_after_a": completion_loss(out / "a" / "model", "date_format"),
             "a_after_b": completion_loss(out / "b" / "model", "date_format"),
