@@ -98,7 +98,7 @@ def _describe_error(err: dict, loc: tuple, raw: dict) -> str:
     where = _loc_label(loc, raw)
     kind, msg = err["type"], err["msg"].removeprefix("Value error, ")
     if kind == "extra_forbidden":
-        return f"{where}: unknown key{_suggestion(loc)}"
+        return f"{where}: unknown key{_suggestion(loc, raw)}"
     if kind in ("union_tag_invalid", "union_tag_not_found"):  # stages' `kind`, a guard's `method`
         context = err.get("ctx", {})
         field = str(context.get("discriminator", "'kind'")).strip("'")
@@ -148,28 +148,39 @@ def _loc_label(loc: tuple, raw: dict) -> str:
     return label or "recipe"
 
 
-def _suggestion(loc: tuple) -> str:
+def _suggestion(loc: tuple, raw: dict) -> str:
     """The nearest valid key at the location of an unknown one."""
-    allowed = _allowed_keys(loc[:-1])
+    allowed = _allowed_keys(loc[:-1], raw)
     close = difflib.get_close_matches(str(loc[-1]), allowed, n=1, cutoff=0.5)
     if close:
         return f"; did you mean '{close[0]}'?"
     return f" (valid keys: {', '.join(allowed)})" if allowed else ""
 
 
-def _allowed_keys(loc: tuple) -> list[str]:
-    """Field names of the schema model at `loc`, found by walking the annotations."""
+def _allowed_keys(loc: tuple, raw: dict) -> list[str]:
+    """Field names of the schema model at `loc`, found by walking the annotations; where a union's
+    members are told apart by a tag (a stage's `kind`, a guard's `method`), only the member the
+    recipe's own tag names counts, so a dpo stage is not offered an sft stage's keys."""
     candidates: list[type[BaseModel]] = [Recipe]
+    node: Any = raw
     for part in loc:
-        if isinstance(part, int):
-            continue
-        next_candidates = []
-        for model in candidates:
-            field = model.model_fields.get(part)
-            if field is not None:
-                next_candidates.extend(_models_in(field.annotation))
-        candidates = next_candidates
+        node = node[part] if _has(node, part) else None
+        if not isinstance(part, int):
+            fields = [model.model_fields.get(part) for model in candidates]
+            candidates = [m for field in fields if field is not None for m in _models_in(field.annotation)]
+        candidates = _tagged(candidates, node) or candidates
     return sorted({name for model in candidates for name in model.model_fields})
+
+
+def _tagged(models: list[type[BaseModel]], node: Any) -> list[type[BaseModel]]:
+    """The union members whose tag field's literal value equals the tag in the recipe's `node`."""
+    if not isinstance(node, dict):
+        return []
+    for tag in DISCRIMINATED:
+        if tag in node:
+            return [m for m in models if tag in m.model_fields
+                    and node[tag] in typing.get_args(m.model_fields[tag].annotation)]
+    return []
 
 
 def _models_in(annotation: Any) -> list[type[BaseModel]]:

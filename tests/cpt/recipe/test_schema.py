@@ -40,6 +40,15 @@ def test_misspelt_key_names_nearest_valid_key(tmp_path):
     assert "stages[0] (a).evl: unknown key; did you mean 'eval'?" in message
 
 
+def test_unknown_key_offers_only_the_stage_kinds_own_keys(tmp_path):
+    # rehearsal: belongs to sft and cpt stages; on a dpo stage it must not be suggested as its own fix
+    dpo = {"name": "a", "kind": "dpo", "data": {"toy": "addition_pref"}, "rehearsal": {"ratio": 0.2}}
+    message = _error(tmp_path, {**BASE, "stages": [dpo]})
+    line = next(text for text in message.splitlines() if "rehearsal" in text)
+    assert line.strip().startswith("stages[0] (a).rehearsal: unknown key") and "did you mean 'rehearsal'" not in line
+    assert "valid keys:" in line and "reference" in line
+
+
 def test_trainer_settings_checked_against_trl_config(tmp_path):
     message = _error(tmp_path, _with_stage(train={"lerning_rate": 1e-3, "max_steps": "ten"}))
     assert "stages[0] (a).train.lerning_rate: unknown trainer setting; did you mean 'learning_rate'?" in message
