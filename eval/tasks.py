@@ -5,8 +5,10 @@
     catalog.fingerprint("date_format")             # changes when the task's config or local data changes
     catalog.chance("parity", limit=100)            # share of its most frequent answer (eval/chance.py), or None
 
-lm-eval's own task index (14k tasks) takes seconds to build, so it is read only when a name is not
-found in the given folders.
+lm-eval's own task index (14k tasks) takes 15-25 s to build on a 2-core CPU, so it is read only when
+a name is not found in the given folders, and checking a name (`cpt plan`, a misspelt task) reads
+the index's names from a JSON file cached per lm-eval version under ~/.cache/cpt/lm-eval-tasks/ (or
+$CPT_CACHE_DIR) instead; only evaluating a built-in task builds the index itself.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import os
+from importlib import metadata
 from pathlib import Path
 
 from eval.chance import task_chance
@@ -42,7 +46,10 @@ class TaskCatalog:
 
     def check(self, names: list[str]) -> None:
         """Raise EvalInputError naming each task lm-eval does not know, with the nearest known names."""
-        known = self.manager(names).all_tasks
+        known = list(self.manager().all_tasks)  # the include paths only: fast
+        if all(n in known for n in names):
+            return
+        known += builtin_task_names()
         unknown = [n for n in names if n not in known]
         if not unknown:
             return
@@ -72,6 +79,38 @@ class TaskCatalog:
         """The task's chance level over the first `limit` test rows; None where its rows are not local."""
         entry = self.manager([name]).task_index.get(name)
         return task_chance(getattr(entry, "cfg", None) or {}, limit)
+
+
+def builtin_task_names() -> list[str]:
+    """Every task, group and tag name lm-eval ships, read from a per-version JSON cache (built on a miss)."""
+    path = _cache_root() / "lm-eval-tasks" / f"names-{_lm_eval_version()}.json"
+    try:
+        return json.loads(path.read_text())["names"]
+    except (OSError, ValueError, KeyError, TypeError):
+        pass  # no cache yet, or a damaged one: build the index once
+    from lm_eval.tasks import TaskManager
+
+    names = sorted(TaskManager(include_defaults=True).all_tasks)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f".{path.name}.{os.getpid()}.partial")  # concurrent checks each rename their own
+        partial.write_text(json.dumps({"names": names}))
+        os.replace(partial, path)
+    except OSError:
+        pass  # a read-only home still checks, only slower
+    return names
+
+
+def _cache_root() -> Path:
+    configured = os.environ.get("CPT_CACHE_DIR")
+    return Path(configured).expanduser() if configured else Path.home() / ".cache" / "cpt"
+
+
+def _lm_eval_version() -> str:
+    try:
+        return metadata.version("lm_eval")
+    except metadata.PackageNotFoundError:
+        return "none"
 
 
 def _local_data_files(config: dict) -> list[Path]:

@@ -44,11 +44,14 @@ def run_dir_of(recipe: Recipe) -> Path:
     return Path(recipe.run.output_dir) / recipe.run.name
 
 
-def run_recipe(recipe: Recipe, recipe_text: str, until: str | None = None, with_eval: bool = True) -> RunSummary:
+def run_recipe(recipe: Recipe, recipe_text: str, until: str | None = None, with_eval: bool = True,
+               preflighted: bool = False) -> RunSummary:
     """Bring every stage of `recipe` (or those up to `until`) to done, evaluating each unless
-    `with_eval` is False; return what was done and the accuracy matrix.
+    `with_eval` is False; return what was done and the accuracy matrix. `preflighted`: the caller
+    already ran `preflight(recipe)` (it reads every local data file, so once is enough).
     Raises Preempted when a stop is asked for (runner/preemption.py)."""
-    preflight(recipe)
+    if not preflighted:
+        preflight(recipe)
     last = _last_stage_index(recipe, until)
     run_dir = run_dir_of(recipe)
     with main_process_first():
