@@ -83,7 +83,7 @@ class TaskCatalog:
 
 def builtin_task_names() -> list[str]:
     """Every task, group and tag name lm-eval ships, read from a per-version JSON cache (built on a miss)."""
-    path = _cache_root() / "lm-eval-tasks" / f"names-{_lm_eval_version()}.json"
+    path = builtin_names_file()
     try:
         return json.loads(path.read_text())["names"]
     except (OSError, ValueError, KeyError, TypeError):
@@ -99,6 +99,11 @@ def builtin_task_names() -> list[str]:
     except OSError:
         pass  # a read-only home still checks, only slower
     return names
+
+
+def builtin_names_file() -> Path:
+    """Where `builtin_task_names` keeps the names of the installed lm-eval version."""
+    return _cache_root() / "lm-eval-tasks" / f"names-{_lm_eval_version()}.json"
 
 
 def _cache_root() -> Path:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
 import pyarrow.parquet as pq
 import pytest
 
 from eval.errors import EvalInputError
 from eval.scores import primary_score, split_by_task
 from eval.task_files import write_prompt_answer_task
-from eval.tasks import TaskCatalog
+from eval.tasks import TaskCatalog, builtin_names_file
 
 
 def test_prompt_answer_task_keeps_answers_as_text(tmp_path):
@@ -31,6 +33,19 @@ def test_builtin_lm_eval_task_names_are_known_offline(tmp_path):
     catalog.check(["hellaswag", "arc_easy"])  # lm-eval's own index; nothing is downloaded to check a name
     with pytest.raises(EvalInputError, match="hellaswagg.*did you mean hellaswag"):
         catalog.check(["hellaswagg"])
+
+
+def test_name_checks_read_the_cached_index_names(tmp_path, monkeypatch):
+    """A name check reads lm-eval's task names from the per-version cache file, not the 14k-task index
+    (building it is covered above, through the user's cache: 15-25 s a build)."""
+    monkeypatch.setenv("CPT_CACHE_DIR", str(tmp_path / "cache"))
+    cached = builtin_names_file()
+    cached.parent.mkdir(parents=True)
+    cached.write_text(json.dumps({"names": ["only_in_the_cache"]}))  # a name lm-eval itself does not have
+    catalog = TaskCatalog([tmp_path / "none"])
+    catalog.check(["only_in_the_cache"])
+    with pytest.raises(EvalInputError, match="did you mean only_in_the_cache"):
+        catalog.check(["only_in_the_cach"])
 
 
 def test_split_by_task_keeps_a_group_and_its_subtasks():
