@@ -3,7 +3,7 @@
     cpt run RECIPE [key.path=value ...] [--until STAGE] [--no-eval]
                                            run (or resume) every stage, evaluate, print the matrix
     cpt plan RECIPE [key.path=value ...]   validate and show what would run
-    cpt slurm RECIPE [key.path=value ...] --nodes N [--gpus-per-node G] [--partition P] [--time T] [--submit]
+    cpt slurm RECIPE [key.path=value ...] --nodes N [--gpus-per-node G] [--partition P] [--time T] [--mem M] [--submit]
                                            write (and submit) the run as chained sbatch jobs under RUN_DIR/slurm
     cpt slurm status RUN_DIR               the run's Slurm jobs and each stage's status
     cpt eval RUN_DIR [--stage S ...] [--tasks T ...]   evaluate a run's checkpoints (cached), as its own job
@@ -102,7 +102,14 @@ def _add_slurm_parser(commands) -> None:
     slurm.add_argument("--partition", default=None)
     slurm.add_argument("--time", default=None, help="each job's time limit, e.g. 04:00:00 or 1-00:00:00")
     slurm.add_argument("--launch", default="zero2", help="ddp, zero2, zero3 (recipes/launch/) or an accelerate config")
-    slurm.add_argument("--grace", type=int, default=300, help="seconds before the time limit to checkpoint and requeue")
+    slurm.add_argument("--grace", type=int, default=600,
+                       help="seconds before the time limit to checkpoint and requeue: one checkpoint save and up "
+                            "to a minute of Slurm's signal delay must fit in it")
+    slurm.add_argument("--exclusive", action=argparse.BooleanOptionalAction, default=True,
+                       help="stage jobs own their nodes (default; --no-exclusive to share them)")
+    slurm.add_argument("--mem", default="0", help="memory per node for stage jobs (default 0: all of it), e.g. 500G")
+    slurm.add_argument("--cpus-per-task", type=int, default=None,
+                       help="CPUs of the one task per node (default: all the node's CPUs the job holds)")
     slurm.add_argument("--submit", action="store_true", help="submit the jobs with sbatch (else only write them)")
     slurm.set_defaults(handler=_cmd_slurm)
 
@@ -162,7 +169,7 @@ def _cmd_slurm(args) -> int:
 
     recipe, _ = _load(args)
     shape = ClusterShape(args.nodes, args.gpus_per_node, args.procs_per_node, args.partition, args.time,
-                         args.launch, args.grace)
+                         args.launch, args.grace, args.exclusive, args.mem, args.cpus_per_task)
     run_dir = run_dir_of(recipe).resolve()
     jobs = write_scripts(recipe, Path(args.recipe), args.overrides, run_dir, shape)
     print(f"wrote {len(jobs)} job scripts in {run_dir / 'slurm'}: " + ", ".join(job.path.name for job in jobs))

@@ -8,8 +8,9 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-from eval.checkpoint import adapter_base, is_adapter, load_for_eval
+from eval.checkpoint import load_for_eval
 from eval.errors import EvalInputError
+from eval.vllm_args import vllm_model_args
 
 BACKENDS = ("hf", "vllm")
 
@@ -46,16 +47,7 @@ def require_vllm() -> None:
 
 def _vllm_lm(checkpoint: Path, settings):
     require_vllm()
+    args = vllm_model_args(checkpoint, settings)  # checks the folder before vLLM starts
     from lm_eval.models.vllm_causallms import VLLM
 
-    args = {
-        "pretrained": adapter_base(checkpoint) if is_adapter(checkpoint) else str(checkpoint),
-        "dtype": "auto" if settings.dtype == "auto" else settings.dtype,
-        "batch_size": "auto",
-        "trust_remote_code": settings.trust_remote_code,
-    }
-    if settings.tokenizer:
-        args["tokenizer"] = settings.tokenizer
-    if is_adapter(checkpoint):
-        args["lora_local_path"] = str(checkpoint)  # served as a LoRA request, so the adapter is not dropped
     return VLLM(**args)

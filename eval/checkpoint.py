@@ -33,9 +33,17 @@ def check_checkpoint(folder: Path) -> None:
         )
 
 
+def adapter_config(folder: Path) -> dict:
+    """The adapter's adapter_config.json (PEFT's: peft_type, r, base_model_name_or_path, ...)."""
+    try:
+        return json.loads((folder / ADAPTER_CONFIG).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise EvalInputError(f"{folder / ADAPTER_CONFIG}: cannot read it ({exc})") from None
+
+
 def adapter_base(folder: Path) -> str:
     """The base model an adapter folder was trained on (`base_model_name_or_path` of its config)."""
-    base = json.loads((folder / ADAPTER_CONFIG).read_text()).get("base_model_name_or_path")
+    base = adapter_config(folder).get("base_model_name_or_path")
     if not base:
         raise EvalInputError(f"{folder / ADAPTER_CONFIG} names no base_model_name_or_path")
     return base

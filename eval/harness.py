@@ -40,7 +40,7 @@ class EvalSettings:
     max_gen_toks: int | None = None  # overrides the tasks' own generation length
     num_fewshot: int | None = None
     apply_chat_template: bool = False
-    dtype: str = "auto"  # bfloat16 on a GPU, float32 on a CPU
+    dtype: str = "auto"  # hf: bfloat16 on a GPU, float32 on a CPU; vllm: the checkpoint's own (eval/vllm_args.py)
     tokenizer: str | None = None  # default: the checkpoint's own
     device: str = "auto"
     trust_remote_code: bool = False

@@ -70,7 +70,8 @@ class EvalSpec(StrictModel):
     num_fewshot: int | None = Field(None, ge=0)
     apply_chat_template: bool = Field(False, description="wrap prompts in the model's chat template")
     backend: Literal["hf", "vllm"] = "hf"
-    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field("auto", description="auto: bf16 on GPU, fp32 on CPU")
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
+        "auto", description="auto: hf: bf16 on GPU, fp32 on CPU; vllm: the checkpoint's own dtype (fp32 stays fp32)")
     base: bool = Field(True, description="also evaluate the base model (row 0 of the matrix)")
 
     @field_validator("tasks", mode="before")

@@ -80,10 +80,30 @@ def load_rewards(specs) -> tuple[list, list[float]]:
     return [checked_reward(s.name, resolve_reward(s.name), s.args) for s in specs], [s.weight for s in specs]
 
 
-def combined_rewards(rewards, weights, prompts, completions, **columns) -> list[float]:
+def training_call_extras() -> dict:
+    """The keyword arguments TRL 1.16's GRPOTrainer._calculate_rewards gives every reward besides prompts,
+    completions, completion_ids and the dataset columns; outside training (the RFT filter) a fresh trainer
+    state (step 0, where training starts) and logging hooks that drop what they are given."""
+    from transformers import TrainerState
+
+    return {"trainer_state": TrainerState(), "log_extra": _ignore, "log_metric": _ignore}
+
+
+def _ignore(*_args, **_kwargs) -> None:
+    """Stands in for the trainer's completion-table and metric logging, which exist only while training."""
+
+
+def reward_values(rewards, prompts, completions, completion_ids=None, **columns) -> list[list[float | None]]:
+    """Each reward's values on the completions, called with the keywords GRPO training calls it with."""
+    extras = training_call_extras()
+    return [list(reward(prompts=prompts, completions=completions, completion_ids=completion_ids, **columns, **extras))
+            for reward in rewards]
+
+
+def combined_rewards(rewards, weights, prompts, completions, completion_ids=None, **columns) -> list[float]:
     """The weighted sum of every reward per completion (None counts as 0), as GRPO's sum_then_normalize does."""
     total = [0.0] * len(completions)
-    for reward, weight in zip(rewards, weights):
-        for i, value in enumerate(reward(prompts, completions, **columns)):
+    for values, weight in zip(reward_values(rewards, prompts, completions, completion_ids, **columns), weights):
+        for i, value in enumerate(values):
             total[i] += weight * (value or 0.0)
     return total

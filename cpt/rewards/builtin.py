@@ -48,6 +48,10 @@ def length_penalty(prompts, completions, completion_ids=None, max_tokens: int = 
     return [-coef * max(0, n - max_tokens) for n in lengths]
 
 
+# Rewards that shape how an answer looks rather than judge whether it is right: the RFT filter leaves them out
+# of its success test by default (a length penalty is negative, and would turn every success into a failure).
+SHAPING_REWARDS = ("regex", "length_penalty")
+
 BUILTIN_REWARDS = {
     "exact_match": exact_match,
     "numeric_match": numeric_match,

@@ -2,6 +2,10 @@
 
     rollouts = make_rollouts(RolloutSpec(backend="hf"), model_dir)
     groups = rollouts.sample(["sort 312 ="], k=4, max_new_tokens=16, temperature=1.0)   # [[4 completions]]
+    chat = rollouts.sample_completions([[{"role": "user", "content": "sort 312"}]], 4, 16, 1.0)  # text + ids
+
+Prompts are text or chat messages, tokenized as TRL's GRPOTrainer does (prompts.py: the chat template with
+the assistant turn opened), and completion ids end at the first eos, as the ids TRL gives rewards do.
 
     hf    transformers generate: batched, left-padded, KV cache; runs on a CPU (the default)
     vllm  vLLM (the `vllm` extra, CUDA only): the filter uses vllm.LLM; GRPO uses TRL's use_vllm
@@ -20,6 +24,7 @@ from pydantic import Field
 
 from cpt.errors import UserError
 from cpt.recipe.base import StrictModel
+from cpt.rollouts.prompts import Completion
 
 
 class RolloutSpec(StrictModel):
@@ -30,8 +35,12 @@ class RolloutSpec(StrictModel):
 
 
 class Rollouts(Protocol):
-    def sample(self, prompts: list[str], k: int, max_new_tokens: int, temperature: float) -> list[list[str]]:
+    def sample(self, prompts: list, k: int, max_new_tokens: int, temperature: float) -> list[list[str]]:
         """`k` sampled completions (new text only) for each prompt, in prompt order."""
+
+    def sample_completions(self, prompts: list, k: int, max_new_tokens: int, temperature: float,
+                           chat_template_kwargs: dict | None = None) -> list[list[Completion]]:
+        """`k` completions (text and token ids) for each prompt (text or chat messages), in prompt order."""
 
 
 def require_vllm(where: str) -> None:

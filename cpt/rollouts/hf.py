@@ -1,4 +1,7 @@
-"""The `hf` rollout backend: transformers generate, batched with left padding and the KV cache."""
+"""The `hf` rollout backend: transformers generate, batched with left padding and the KV cache.
+
+Prompts are text or chat messages; both are tokenized as TRL's GRPOTrainer tokenizes them (prompts.py).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +9,8 @@ from pathlib import Path
 
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from cpt.rollouts.prompts import Completion, eos_token_ids, prompt_token_ids, trim_at_eos
 
 
 class HFRollouts:
@@ -21,26 +26,44 @@ class HFRollouts:
         self.model.eval()
         self.batch_size = batch_size
         self.use_cache = True  # off only to measure what the KV cache saves (benchmarks/grpo_step.py)
+        self.eos_ids = eos_token_ids(self.tokenizer, self.model.generation_config)
+
+    def sample(self, prompts: list, k: int, max_new_tokens: int, temperature: float) -> list[list[str]]:
+        """`k` sampled completions (new text only) for each prompt, in prompt order."""
+        groups = self.sample_completions(prompts, k, max_new_tokens, temperature)
+        return [[c.text for c in group] for group in groups]
 
     @torch.inference_mode()
-    def sample(self, prompts: list[str], k: int, max_new_tokens: int, temperature: float) -> list[list[str]]:
+    def sample_completions(self, prompts: list, k: int, max_new_tokens: int, temperature: float,
+                           chat_template_kwargs: dict | None = None) -> list[list[Completion]]:
+        """`k` completions (text and ids) for each prompt (text or chat messages), in prompt order."""
         if temperature <= 0 and k > 1:  # greedy: every sample is the same; generate returns only one
-            return [group * k for group in self.sample(prompts, 1, max_new_tokens, 0.0)]
-        groups: list[list[str]] = []
+            greedy = self.sample_completions(prompts, 1, max_new_tokens, 0.0, chat_template_kwargs)
+            return [group * k for group in greedy]
+        all_ids = prompt_token_ids(self.tokenizer, prompts, chat_template_kwargs)
+        groups: list[list[Completion]] = []
         per_call = max(1, self.batch_size // k)  # prompts per call; each expands to k sequences
-        for start in range(0, len(prompts), per_call):
-            batch = self.tokenizer(prompts[start : start + per_call], return_tensors="pt", padding=True)
-            batch = batch.to(self.model.device)
-            output = self.model.generate(
-                **batch,
-                do_sample=temperature > 0,
-                temperature=temperature if temperature > 0 else None,
-                top_k=0,
-                max_new_tokens=max_new_tokens,
-                num_return_sequences=k,
-                pad_token_id=self.tokenizer.pad_token_id,
-                use_cache=self.use_cache,
-            )
-            texts = self.tokenizer.batch_decode(output[:, batch["input_ids"].shape[1] :], skip_special_tokens=True)
-            groups += [texts[i : i + k] for i in range(0, len(texts), k)]
+        for start in range(0, len(all_ids), per_call):
+            new_ids = self._generate(all_ids[start : start + per_call], k, max_new_tokens, temperature)
+            completions = [self._completion(ids) for ids in new_ids]
+            groups += [completions[i : i + k] for i in range(0, len(completions), k)]
         return groups
+
+    def _generate(self, prompt_ids: list[list[int]], k: int, max_new_tokens: int, temperature: float):
+        """The new tokens of `k` sequences per prompt (rows in prompt order), padding included."""
+        batch = self.tokenizer.pad({"input_ids": prompt_ids}, padding=True, return_tensors="pt").to(self.model.device)
+        output = self.model.generate(
+            **batch,
+            do_sample=temperature > 0,
+            temperature=temperature if temperature > 0 else None,
+            top_k=0,
+            max_new_tokens=max_new_tokens,
+            num_return_sequences=k,
+            pad_token_id=self.tokenizer.pad_token_id,
+            use_cache=self.use_cache,
+        )
+        return output[:, batch["input_ids"].shape[1] :].tolist()
+
+    def _completion(self, new_ids: list[int]) -> Completion:
+        ids = trim_at_eos(new_ids, self.eos_ids)
+        return Completion(self.tokenizer.decode(ids, skip_special_tokens=True), ids)

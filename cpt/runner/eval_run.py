@@ -31,7 +31,9 @@ def evaluate_run(run_dir: Path, stages: list[str] | None = None, tasks: list[str
     spec = _eval_spec(recipe, tasks)
     checkpoints = _checkpoints(run_dir, recipe, manifest, spec)
     chosen = _choose(checkpoints, stages, recipe)
-    check_eval_spec(spec)  # after the quick checks of --stage: this one loads lm-eval's task index
+    # After the quick checks of --stage (this one loads lm-eval's task index); every chosen checkpoint is
+    # checked before the first is evaluated.
+    check_eval_spec(spec, [d for _, d in chosen])
     evaluator = CheckpointEvaluator(spec, recipe.model, run_dir)
     lines = []
     for label, model_dir in chosen:

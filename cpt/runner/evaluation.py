@@ -22,6 +22,7 @@ from eval.harness import EvalSettings, evaluate_checkpoint
 from eval.metrics import BASE_LABEL
 from eval.task_files import write_prompt_answer_task
 from eval.tasks import TaskCatalog
+from eval.vllm_args import check_vllm_servable
 
 RESULTS_DIR = "eval"
 
@@ -50,9 +51,12 @@ def task_catalog(spec: EvalSpec, run_dir: Path) -> TaskCatalog:
     return TaskCatalog(paths)
 
 
-def check_eval_spec(spec: EvalSpec) -> None:
-    """Preflight: the backend is installed and lm-eval knows every task not made from a local file."""
+def check_eval_spec(spec: EvalSpec, checkpoints: list[Path] = ()) -> None:
+    """Preflight: the backend can serve the `checkpoints` known so far and is installed, and lm-eval knows
+    every task not made from a local file."""
     if spec.backend == "vllm":
+        for folder in checkpoints:  # an OSF adapter is refused whether or not vLLM is installed here
+            _as_user_error(check_vllm_servable, Path(folder))
         _as_user_error(require_vllm)
     for folder in spec.include_path:
         if not Path(folder).is_dir():

@@ -33,7 +33,13 @@ def preflight(recipe: Recipe) -> None:
                 check_source(DataSource(path=task.path), EVAL_SHAPES)
         from cpt.runner.evaluation import check_eval_spec  # imports lm-eval: only when there is an eval
 
-        check_eval_spec(recipe.eval)
+        check_eval_spec(recipe.eval, _local_base(recipe) if recipe.eval.base else [])
+
+
+def _local_base(recipe: Recipe) -> list[Path]:
+    """The base model folder when the recipe names a local one (the only checkpoint that exists at plan)."""
+    folder = Path(recipe.model.name_or_path).expanduser()
+    return [folder] if folder.is_dir() else []
 
 
 def _check_stage_extras(stage) -> None:

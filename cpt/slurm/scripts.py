@@ -3,6 +3,10 @@ multi-node `srun` + `accelerate launch`), an evaluation array over the checkpoin
 
     cpt slurm recipes/qwen2.5-7b-cluster.yaml --nodes 4 --gpus-per-node 8 --partition gpu --time 1-00:00:00
 
+Each stage job owns its nodes by default (`--exclusive`, `--mem=0`: all of each node's memory, and its one
+task per node all of the node's CPUs): on clusters that confine tasks with cgroups, the partition's
+default (often one CPU and a few GB) would otherwise be shared by every rank of the node.
+
 Every value that reaches a script is either checked against a strict pattern (the #SBATCH values) or
 shell-quoted (paths, the recipe, overrides, stage names): a recipe string cannot run a command.
 """
@@ -25,6 +29,7 @@ LAUNCH_CONFIGS = Path(__file__).resolve().parents[2] / "recipes" / "launch"
 _PARTITION = re.compile(r"^[A-Za-z0-9_.,-]+$")
 _TIME = re.compile(r"^(\d+-)?\d+(:\d{1,2}){0,2}$|^\d+-\d+$")  # Slurm's time formats: M, M:S, H:M:S, D-H[:M[:S]]
 _JOB_NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
+_MEM = re.compile(r"^\d+[KMGTkmgt]?$")  # Slurm's --mem: a size in MB or with a unit; 0 = all of the node's memory
 
 
 @dataclass(frozen=True)
@@ -37,7 +42,10 @@ class ClusterShape:
     partition: str | None = None
     time: str | None = None
     launch: str = "zero2"  # a config in recipes/launch/ or a path to an accelerate config
-    grace_seconds: int = 300  # how long before the time limit Slurm asks the stage to checkpoint
+    grace_seconds: int = 600  # how long before the time limit Slurm asks the stage to checkpoint (see --grace)
+    exclusive: bool = True  # whole nodes: no other job shares the CPUs, memory or GPUs of a stage's nodes
+    mem: str = "0"  # per node; "0" is all the node's memory
+    cpus_per_task: int | None = None  # the one task per node; default: all the node's CPUs allocated to the job
 
     @property
     def processes(self) -> int:
@@ -62,6 +70,28 @@ def check_shape(shape: ClusterShape) -> None:
         raise UserError(f"--time {shape.time!r}: expected a Slurm time limit (MM, HH:MM:SS or D-HH:MM:SS)")
     if shape.grace_seconds < 1:
         raise UserError("--grace must be at least 1 second")
+    if shape.time is not None and shape.grace_seconds >= time_limit_seconds(shape.time):
+        raise UserError(f"--grace {shape.grace_seconds}: the stop signal would come before the job starts working "
+                        f"(--time {shape.time} is {time_limit_seconds(shape.time)} s); give a shorter --grace "
+                        "or a longer --time")
+    if not _MEM.match(shape.mem):
+        raise UserError(f"--mem {shape.mem!r}: expected a size per node as Slurm takes it (e.g. 500G, 64000; "
+                        "0 = all of the node's memory)")
+    if shape.cpus_per_task is not None and shape.cpus_per_task < 1:
+        raise UserError("--cpus-per-task must be 1 or more")
+
+
+def time_limit_seconds(time: str) -> int:
+    """Seconds in a Slurm time limit (MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM, D-HH:MM:SS)."""
+    days, _, clock = time.rpartition("-")
+    fields = [int(f) for f in clock.split(":")]
+    if days:  # after a day count the fields are hours[:minutes[:seconds]]
+        hours, minutes, seconds = (fields + [0, 0])[:3]
+    elif len(fields) == 3:
+        hours, minutes, seconds = fields
+    else:  # minutes[:seconds]
+        hours, (minutes, seconds) = 0, (fields + [0])[:2]
+    return ((int(days or 0) * 24 + hours) * 60 + minutes) * 60 + seconds
 
 
 def launch_config_path(launch: str) -> Path:
@@ -127,6 +157,18 @@ def _common_values(recipe: Recipe, recipe_path: Path, overrides: list[str], run_
         "partition_directive": f"#SBATCH --partition={shape.partition}" if shape.partition
         else "# (the cluster's default partition)",
         "time_directive": f"#SBATCH --time={shape.time}" if shape.time else "# (the partition's default time limit)",
+        **_resource_values(shape),
+    }
+
+
+def _resource_values(shape: ClusterShape) -> dict[str, str]:
+    """The stage jobs' node, memory and CPU directives, and the CPUs the stage's srun task asks for."""
+    cpus = shape.cpus_per_task
+    return {
+        "exclusive_directive": "#SBATCH --exclusive" if shape.exclusive else "# (nodes shared with other jobs)",
+        "mem_directive": f"#SBATCH --mem={shape.mem}",
+        "cpus_directive": f"#SBATCH --cpus-per-task={cpus}" if cpus else "# (cpus per task: all the node's CPUs of the job)",
+        "cpus_per_task": str(cpus) if cpus else "${SLURM_CPUS_ON_NODE}",  # read when the job runs
     }
 
 

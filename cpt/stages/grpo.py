@@ -26,7 +26,8 @@ def run(ctx: StageContext) -> StageResult:
     args = trainer_config(GRPOConfig, ctx, kind_defaults=kind_defaults)
     dataset = load_rows(spec.data, PROMPT_SHAPES)
     if spec.filter is not None:
-        dataset = filter_dataset(ctx, dataset, rewards, weights, args.max_completion_length, args.temperature)
+        dataset = filter_dataset(ctx, dataset, rewards, args.max_completion_length, args.temperature,
+                                 args.chat_template_kwargs)
     trainer = build_trainer(
         GRPOTrainer, ctx, load_model(ctx), tokenizer,
         reward_funcs=rewards,

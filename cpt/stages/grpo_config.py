@@ -8,6 +8,7 @@
         - {name: length_penalty, weight: 1.0, args: {max_tokens: 8, coef: 0.05}}
       rollout: {backend: hf}                     # or vllm (the vllm extra; TRL's colocate or server mode)
       filter: {rollouts: 4, drop_all_succeeded: true}   # optional RFT pre-pass on the starting model
+                                                  # (success: exact_match >= 1; success_rewards: to choose)
       train: {max_steps: 50, beta: 0.04, num_generations: 4, max_completion_length: 16, loss_type: dapo}
 
 TRL's own default is beta 0 (no reference, no KL); ours is 0.04, with the stage's starting model as the
@@ -23,7 +24,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from cpt.recipe.base import DataSource, StrictModel
-from cpt.rewards.builtin import BUILTIN_REWARDS
+from cpt.rewards.builtin import BUILTIN_REWARDS, SHAPING_REWARDS
 from cpt.rollouts import RolloutSpec
 from cpt.stages.spec import StageSpec
 
@@ -76,10 +77,17 @@ class RewardSpec(StrictModel):
 
 
 class FilterSpec(StrictModel):
-    """RFT instance filtering: drop prompts on which the starting model's K rollouts all fail (or all succeed)."""
+    """RFT instance filtering: drop prompts on which the starting model's K rollouts all fail (or all succeed).
+
+    Success is judged on correctness alone: the unweighted sum of the `success_rewards` (by default every
+    reward but the shaping ones, regex and length_penalty) reaching `success_reward`. A negative shaping
+    reward (a length penalty) would otherwise push every correct answer below the bar, and the training
+    weights would move it (exact_match at weight 0.5 could never reach 1)."""
 
     rollouts: int = Field(4, ge=2, description="K samples per prompt")
-    success_reward: float = Field(1.0, description="a rollout succeeds when its weighted reward reaches this")
+    success_reward: float = Field(1.0, description="a rollout succeeds when its success_rewards' sum reaches this")
+    success_rewards: list[str] | None = Field(
+        None, min_length=1, description="names of the rewards that judge success (default: all but regex, length_penalty)")
     drop_all_succeeded: bool = Field(False, description="also drop prompts every rollout solves (zero advantage)")
 
 
@@ -91,6 +99,22 @@ class GRPOStageSpec(StageSpec):
     filter: FilterSpec | None = None
 
     trainer_config_class = staticmethod(_grpo_config_class)
+
+    @model_validator(mode="after")
+    def _success_rewards_are_rewards(self) -> GRPOStageSpec:
+        names = [r.name for r in self.rewards]
+        for name in (self.filter.success_rewards or []) if self.filter else []:
+            if name not in names:
+                raise ValueError(f"filter.success_rewards: '{name}' is not one of this stage's rewards ({', '.join(names)})")
+        return self
+
+    def success_reward_indices(self) -> list[int]:
+        """Which of `rewards` the RFT filter judges success on (see FilterSpec)."""
+        chosen = self.filter.success_rewards if self.filter else None
+        if chosen:
+            return [i for i, r in enumerate(self.rewards) if r.name in chosen]
+        judged = [i for i, r in enumerate(self.rewards) if r.name not in SHAPING_REWARDS]
+        return judged or list(range(len(self.rewards)))  # only shaping rewards: they are all there is to judge
 
     @field_validator("train")
     @classmethod

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from cpt.errors import UserError
-from cpt.rewards import RewardError, checked_reward, combined_rewards, load_rewards, resolve_reward
+from cpt.rewards import RewardError, checked_reward, combined_rewards, load_rewards, resolve_reward, reward_values
 from cpt.stages.grpo_config import RewardSpec
 
 COMPLETIONS = [" 123\nmore", " 12", "abc", " 3.5 apples"]
@@ -34,6 +34,17 @@ def test_weighted_combination_and_custom_reward():
     assert [r.__name__ for r in rewards] == ["exact_match", "tests.cpt.rewards.custom_rewards.alternating"]
     total = combined_rewards(rewards, weights, ["p"] * 4, COMPLETIONS, answer=["123", "0", "0", "0"])
     assert total == [2.5, 0.0, 0.5, 0.0]
+
+
+def test_rewards_are_called_as_grpo_training_calls_them():
+    """Outside training (the RFT filter) rewards get the same keywords as from TRL's GRPOTrainer: the
+    length penalty counts tokens, not characters, and a reward can read the trainer state."""
+    specs = [RewardSpec(name="length_penalty", args={"max_tokens": 1, "coef": 1.0}),
+             RewardSpec(name="tests.cpt.rewards.custom_rewards:chat_by_prompt")]
+    rewards, _ = load_rewards(specs)
+    chats = [[{"role": "user", "content": "always 1"}]] * 2
+    completions = [[{"role": "assistant", "content": "a long answer"}], [{"role": "assistant", "content": "b"}]]
+    assert reward_values(rewards, chats, completions, [[5, 6, 2], [2]]) == [[-2.0, 0.0], [1.0, 1.0]]
 
 
 @pytest.mark.parametrize(

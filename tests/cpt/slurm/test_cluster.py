@@ -1,7 +1,8 @@
 """`cpt slurm --submit` on a real two-node Slurm (tests/cpt/slurm/conftest.py): the quickstart-sized
 recipe runs to completion as chained jobs (one per stage, 2 nodes x 1 process under DeepSpeed ZeRO-2 over
 gloo, then an evaluation array and the report), and a stage requeued with `scontrol requeue` mid-training
-resumes from its checkpoint and ends with the weights of an uninterrupted run."""
+resumes from its checkpoint and ends with the weights of an uninterrupted run; a stage cancelled with
+`scancel` on its whole nodes stops and stays cancelled. Run: python -m pytest tests/cpt/slurm/test_cluster.py"""
 
 from __future__ import annotations
 
@@ -89,3 +90,32 @@ def test_requeued_stage_resumes_and_matches_an_uninterrupted_run(slurm_cluster, 
     # The resumed run restores the DeepSpeed optimizer, scheduler, RNG and data position of its checkpoint.
     for key in weights["plain"]:
         torch.testing.assert_close(weights["requeued"][key], weights["plain"][key], rtol=1e-4, atol=1e-5)
+
+
+def _job_fields(conf: str, job_id: str) -> dict[str, str]:
+    out = subprocess.run(["scontrol", "show", "job", "-o", job_id], capture_output=True, text=True,
+                         env={**os.environ, "SLURM_CONF": conf}, check=False).stdout
+    return dict(f.split("=", 1) for f in out.split() if "=" in f)
+
+
+def test_scancel_stops_a_stage_without_requeue(slurm_cluster, toy_dir, tmp_path):
+    train = {"max_steps": 100000, "per_device_train_batch_size": 8, "max_length": 64, "save_steps": 10,
+             "disable_tqdm": True, "bf16": False}
+    recipe = str(write_recipe(tmp_path / "long.yaml", {
+        "run": {"name": "long", "output_dir": str(tmp_path)}, "model": {"name_or_path": "toy"},
+        "stages": [{"name": "a", "kind": "sft", "data": {"toy": "date_format"}, "train": train}]}))
+    job = _submit(slurm_cluster, recipe)["a"]
+    stage, run = tmp_path / "long" / "stages" / "a", tmp_path / "long"
+    _wait_for(lambda: (stage / "checkpoints" / "checkpoint-10" / "COMPLETE").exists(), run)
+    assert _job_fields(slurm_cluster, job)["OverSubscribe"] == "NO"  # --exclusive: whole nodes
+    subprocess.run(["scancel", job], env={**os.environ, "SLURM_CONF": slurm_cluster}, check=True)
+    _wait_for(lambda: _job_state(slurm_cluster, job) in ("CANCELLED", "GONE"), run, timeout=60)
+    time.sleep(20)  # a requeued job would be pending or running again by now (cred_expire=10)
+    assert _job_state(slurm_cluster, job) in ("CANCELLED", "GONE")
+    assert _job_fields(slurm_cluster, job).get("Restarts", "0") == "0"
+    log = next((run / "slurm" / "logs").glob("a-*.out")).read_text(errors="replace")
+    assert "requeueing" not in log, log[-2000:]
+    node = subprocess.run(["scontrol", "show", "node", "-o", "n1"], capture_output=True, text=True,
+                          env={**os.environ, "SLURM_CONF": slurm_cluster}, check=True).stdout
+    node_cpus = next(f.split("=", 1)[1] for f in node.split() if f.startswith("CPUTot="))
+    assert f", {node_cpus} CPUs per node" in log, log[-2000:]  # the one task per node got all of them

@@ -1,14 +1,18 @@
 """`cpt slurm` writes its sbatch scripts safely: bad option values are refused (exit 2), and hostile
 strings in the recipe path, the overrides or the run directory reach the command as plain arguments:
 the stage script is executed under bash with stand-in `srun` and `scontrol` (no cluster needed) and
-nothing injected runs."""
+nothing injected runs. Stage jobs own whole nodes unless told otherwise, and only the USR1 sent before
+the time limit requeues a job; a TERM (scancel) stops it at a checkpoint and leaves it stopped.
+Run: python -m pytest tests/cpt/slurm/test_scripts.py"""
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 import yaml
@@ -54,7 +58,7 @@ def test_hostile_strings_reach_the_launch_as_plain_arguments(tmp_path):
     _stub(bin_dir, "srun", f'{sys.executable} -c "import json,sys; json.dump(sys.argv[1:], open(\'{args_file}\', \'w\'))" "$@"\n')
     _stub(bin_dir, "scontrol", 'case "$2" in hostnames) echo n1;; node) echo "NodeName=n1 NodeAddr=10.0.0.7 Port=1";; esac\n')
     env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "SLURM_JOB_ID": "1234",
-           "SLURM_JOB_NODELIST": "n[1-2]"}
+           "SLURM_JOB_NODELIST": "n[1-2]", "SLURM_CPUS_ON_NODE": "16"}
     result = subprocess.run(["bash", str(jobs[0].path)], env=env, cwd=tmp_path, capture_output=True, text=True,
                             timeout=60, check=False)
     assert result.returncode == 0, result.stderr
@@ -65,9 +69,59 @@ def test_hostile_strings_reach_the_launch_as_plain_arguments(tmp_path):
     assert args[args.index("--main_process_ip") + 1] == "10.0.0.7"
     assert args[args.index("--main_process_port") + 1] == str(29500 + 1234 % 1000)
     assert args[args.index("--num_processes") + 1] == "2"
+    assert args[:3] == ["--kill-on-bad-exit=1", "--ntasks-per-node=1", "--cpus-per-task=16"]  # the node's CPUs
     assert args[-3:] == ["--until", "a", "--no-eval"]
     eval_script = jobs[2].path.read_text()
     assert "#SBATCH --array=0-1" in eval_script and "checkpoints=(base a)" in eval_script
+
+
+def _headers(path) -> list[str]:
+    return [line.split(None, 1)[1] for line in path.read_text().splitlines() if line.startswith("#SBATCH")]
+
+
+def test_stage_jobs_own_whole_nodes_by_default(tmp_path):
+    recipe_path = _recipe(tmp_path / "r.yaml", tmp_path / "runs")
+    assert main(["slurm", str(recipe_path), "--nodes", "2", "--time", "04:00:00"]) == 0
+    stage = _headers(tmp_path / "runs" / "s" / "slurm" / "00-a.sbatch")
+    assert {"--exclusive", "--mem=0", "--nodes=2", "--ntasks-per-node=1", "--time=04:00:00", "--requeue",
+            "--signal=B:USR1@600"} <= set(stage)
+    assert not any(h.startswith("--cpus-per-task") for h in stage)  # the srun step asks for the node's CPUs
+
+
+def test_stage_job_resources_from_the_command_line(tmp_path):
+    recipe_path = _recipe(tmp_path / "r.yaml", tmp_path / "runs")
+    assert main(["slurm", str(recipe_path), "--no-exclusive", "--mem", "500G", "--cpus-per-task", "12",
+                 "--grace", "900"]) == 0
+    script = tmp_path / "runs" / "s" / "slurm" / "00-a.sbatch"
+    stage = _headers(script)
+    assert {"--mem=500G", "--cpus-per-task=12", "--signal=B:USR1@900"} <= set(stage)
+    assert "--exclusive" not in stage
+    assert "cpus_per_task=12\n" in script.read_text()
+
+
+@pytest.mark.parametrize("stop_signal, requeued, status", [(signal.SIGUSR1, True, 0), (signal.SIGTERM, False, 75)])
+def test_only_the_time_limit_signal_requeues(tmp_path, stop_signal, requeued, status):
+    """The stage script under bash with a stand-in srun that behaves as a stage does: it waits for the stop
+    file, then exits 75 (stopped at a checkpoint). USR1 requeues the job; TERM (scancel) does not."""
+    recipe_path = _recipe(tmp_path / "r.yaml", tmp_path / "runs")
+    jobs = write_scripts(load_recipe(recipe_path, []), recipe_path, [], tmp_path / "runs" / "s", ClusterShape())
+    bin_dir, started, calls = tmp_path / "bin", tmp_path / "started", tmp_path / "scontrol_calls"
+    bin_dir.mkdir()
+    _stub(bin_dir, "srun", f'touch {started}\nwhile [ ! -e "$CPT_STOP_FILE" ]; do sleep 0.1; done\nexit 75\n')
+    _stub(bin_dir, "scontrol", f'echo "$@" >> {calls}\ncase "$2" in hostnames) echo n1;; '
+                               'node) echo "NodeName=n1 NodeAddr=10.0.0.7";; esac\n')
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "SLURM_JOB_ID": "77", "SLURM_JOB_NODELIST": "n1",
+           "SLURM_CPUS_ON_NODE": "4"}
+    job = subprocess.Popen(["bash", str(jobs[0].path)], env=env, cwd=tmp_path, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 30
+    while not started.exists() and time.time() < deadline:
+        time.sleep(0.1)
+    job.send_signal(stop_signal)
+    output, _ = job.communicate(timeout=30)
+    assert job.returncode == status, output
+    assert ("requeue 77" in calls.read_text().splitlines()) == requeued, output
+    assert not (tmp_path / "runs" / "s" / "slurm" / "stop-77").exists()
 
 
 @pytest.mark.parametrize("option, message", [
@@ -75,6 +129,9 @@ def test_hostile_strings_reach_the_launch_as_plain_arguments(tmp_path):
     (["--time", "1 day"], "--time '1 day': expected a Slurm time limit"),
     (["--nodes", "0"], "--nodes and --procs-per-node must be 1 or more"),
     (["--launch", "zero9"], "--launch zero9: neither a config in recipes/launch/"),
+    (["--mem", "lots"], "--mem 'lots': expected a size per node as Slurm takes it"),
+    (["--cpus-per-task", "0"], "--cpus-per-task must be 1 or more"),
+    (["--time", "10:00"], "--grace 600: the stop signal would come before the job starts working (--time 10:00 is 600 s)"),
 ])
 def test_bad_options_exit_2_before_writing(tmp_path, capsys, option, message):
     recipe_path = _recipe(tmp_path / "r.yaml", tmp_path / "runs")
