@@ -5,18 +5,20 @@
     trainer = Trainer(..., train_dataset=stream, callbacks=[mixing]); mixing.attach(trainer)
     mixing.load_state_dict(json.load(open(checkpoint / MIXTURE_STATE)))   # when resuming (+ args.ignore_data_skip)
 
-Every `update_every` optimizer steps it scores the model on each domain's held-out sequences,
-hands the losses to the learner and the learner's weights to the stream. Why held-out batches
-and not the training batches' losses: (1) no trainer subclass or compute_loss hook is needed,
-the callback sees the model; (2) every domain is measured at every update, also one whose
-weight has fallen so low that training batches would rarely show it (a learner fed only
-training losses can starve a domain and never notice); (3) the same sequences each time, so a
-change is the model's, not the batch's; (4) DoReMi's reference losses on a fixed set are computed
-once, and with the default reference (the stage's starting model) they are simply the losses
-at step 0, so no second model is kept in memory. The cost is a forward pass over
-`held_out_sequences` sequences per domain every `update_every` steps.
+Every `update_every` optimizer steps it scores the model on the held-out sequences of the domains
+the learner asks for (`learner.to_score()`: every domain for DoReMi, the one domain ODM's bandit
+drew), hands the losses (DoReMi: the per-token clipped excess over the reference) to the learner
+and the learner's weights to the stream. Why held-out batches and not the training batches' losses:
+(1) no trainer subclass or compute_loss hook is needed, the callback sees the model; (2) a domain
+can be measured whatever its weight, also one whose weight has fallen so low that training batches
+would rarely show it; (3) the same sequences each time, so a change is the model's, not the batch's;
+(4) DoReMi's per-token reference losses on a fixed set are computed once, and with the default
+reference (the stage's starting model) they are simply the token losses at step 0, so no second
+model is kept in memory; they are saved with the mixing state, since a resumed run no longer has
+that model. The cost is a forward pass over `held_out_sequences` sequences per scored domain every
+`update_every` steps.
 
-On save it writes `mixture_state.json` (stream, learner, trajectory) into the trainer's
+On save it writes `mixture_state.json` (stream, learner, DoReMi reference, trajectory) into the trainer's
 `checkpoint-N` folder, before the runner marks the checkpoint complete (callbacks run in the
 order added; the runner adds its commit callback at train time, after this one). The stream's
 state is taken as of the sequences the trainer has *consumed*: global_step x
@@ -25,10 +27,13 @@ state is taken as of the sequences the trainer has *consumed*: global_step x
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
+import torch
 from transformers import TrainerCallback
 
 from cpt.runner.atomic import atomic_write_json
@@ -51,6 +56,7 @@ class MixingCallback(TrainerCallback):
         self.trajectory_path = trajectory_path
         self.fixed = fixed or {}  # domains held at a fixed share (replay), outside the learner
         self.reference_model = reference_model  # loads a reference other than the stage's starting model
+        self.reference_tokens: torch.Tensor | None = None  # DoReMi: the reference's per-token held-out losses
         self.trajectory: list[dict] = []
         self._trainer = None
         # The trainer reads ahead by a batch (x processes when rank 0 fetches for all); keep plenty.
@@ -62,11 +68,11 @@ class MixingCallback(TrainerCallback):
 
     # -- training events ----------------------------------------------------------------------
     def on_train_begin(self, args, state, control, model=None, **kwargs):
-        if self.learner.needs_reference and getattr(self.learner, "reference", None) is None:
+        if self.learner.needs_reference and self.reference_tokens is None:
             reference = self.reference_model() if self.reference_model else model
-            losses = self._held_out_losses(reference)
+            # Held as float32 values, as the checkpoint stores them: a resumed run uses the same numbers.
+            self.reference_tokens = self.evaluate.token_losses(reference, **self._autocast()).float().double()
             del reference  # a separately loaded reference is freed here
-            self.learner.set_reference({n: losses[n] for n in self.learner.names})
         if not self.trajectory:
             self._record(state.global_step, None)
         self._write_trajectory()
@@ -75,10 +81,12 @@ class MixingCallback(TrainerCallback):
         self._check_read_ahead(state.global_step)
         if state.global_step % self.update_every or not self.evaluate:
             return
-        losses = self._held_out_losses(model)
-        learned = self.learner.update({n: losses[n] for n in self.learner.names})
+        names = self.learner.to_score()
+        losses, excess = self.evaluate.score(model, domains=names, reference=self.reference_tokens, **self._autocast())
+        signals = excess if self.learner.needs_reference else losses
+        learned = self.learner.update({n: signals[n] for n in names})
         self.stream.set_weights(compose(learned, self.fixed))
-        self._record(state.global_step, losses)
+        self._record(state.global_step, losses, excess)
         self._write_trajectory()
         if self._trainer is not None:
             should_log = control.should_log  # Trainer.log clears it: the step's loss would go unlogged
@@ -106,20 +114,26 @@ class MixingCallback(TrainerCallback):
             )
 
     # -- records ------------------------------------------------------------------------------
-    def _held_out_losses(self, model) -> dict[str, float]:
-        autocast = self._trainer.autocast_smart_context_manager if self._trainer is not None else None
-        return self.evaluate(model, autocast) if autocast else self.evaluate(model)
+    def _autocast(self) -> dict:
+        """Score under the trainer's autocast when attached (bf16 runs score as they train)."""
+        return {"autocast": self._trainer.autocast_smart_context_manager} if self._trainer is not None else {}
 
-    def _record(self, step: int, losses: dict[str, float] | None) -> None:
+    def _record(self, step: int, losses: dict[str, float] | None, excess: dict[str, float] | None = None) -> None:
         entry = {"step": step, "weights": self.stream.weights}
         if losses:
             entry["held_out_loss"] = losses
+        if excess:
+            entry["held_out_excess"] = excess
+        average = getattr(self.learner, "average", None)
+        if losses and average is not None:  # DoReMi's output: the mean of its weights over the updates
+            entry["average_weights"] = dict(zip(self.learner.names, average.tolist()))
         self.trajectory.append(entry)
 
     @staticmethod
     def _log_entry(entry: dict) -> dict[str, float]:
         logs = {f"mixture/weight/{n}": w for n, w in entry["weights"].items()}
         logs.update({f"mixture/held_out_loss/{n}": v for n, v in entry.get("held_out_loss", {}).items()})
+        logs.update({f"mixture/held_out_excess/{n}": v for n, v in entry.get("held_out_excess", {}).items()})
         return logs
 
     def _write_trajectory(self) -> None:
@@ -136,6 +150,7 @@ class MixingCallback(TrainerCallback):
             "consumed_per_domain": self.stream.consumed_per_domain(consumed),
             "stream": self.stream.state_dict(consumed),
             "learner": self.learner.state_dict(),
+            "reference_token_losses": encode_table(self.reference_tokens),
             "trajectory": self.trajectory,
         }
 
@@ -149,6 +164,7 @@ class MixingCallback(TrainerCallback):
             )
         self.stream.load_state_dict(state["stream"])
         self.learner.load_state_dict(state["learner"])
+        self.reference_tokens = decode_table(state.get("reference_token_losses"))
         self.trajectory = [e for e in state["trajectory"] if e["step"] <= state["global_step"]]
 
 
@@ -156,6 +172,23 @@ def compose(learned: dict[str, float], fixed: dict[str, float]) -> dict[str, flo
     """The stream's weights: the learner's, scaled into the share the fixed-share domains leave."""
     free = 1.0 - sum(fixed.values())
     return {**{n: free * w for n, w in learned.items()}, **fixed}
+
+
+def encode_table(table: torch.Tensor | None) -> dict | None:
+    """A per-token loss table as JSON: float32 bytes in base64, exact (the losses are float32 values)
+    and a quarter the size of decimal text."""
+    if table is None:
+        return None
+    data = np.ascontiguousarray(table.numpy(), dtype="<f4")
+    return {"shape": list(data.shape), "float32_base64": base64.b64encode(data.tobytes()).decode("ascii")}
+
+
+def decode_table(saved: dict | None) -> torch.Tensor | None:
+    """The inverse of `encode_table`, as float64."""
+    if saved is None:
+        return None
+    data = np.frombuffer(base64.b64decode(saved["float32_base64"]), dtype="<f4").reshape(saved["shape"])
+    return torch.from_numpy(data.astype(np.float64))
 
 
 def read_mixture_state(checkpoint: Path) -> dict | None:

@@ -91,7 +91,7 @@ def _mixing_callback(ctx: StageContext, domains, fixed: dict[str, float], args) 
     spec, mixing = ctx.spec, ctx.spec.mixing
     learned = spec.normalised_weights()
     learner = make_learner(mixing.learner, list(learned), learned, step_size=mixing.step_size,
-                           smoothing=mixing.smoothing, reward_decay=mixing.reward_decay)
+                           smoothing=mixing.smoothing, reward_decay=mixing.reward_decay, seed=ctx.seed)
     evaluator = HeldOutEvaluator(domains, batch_size=args.per_device_train_batch_size)
     stream = MixtureStream(domains, compose(learner.current(), fixed), args.max_length, seed=ctx.seed)
     return MixingCallback(

@@ -12,8 +12,9 @@
 
 Rows are `{"text": ...}`; each packed `train.max_length`-token sequence comes from one domain,
 drawn by the weights (normalised to sum to 1). `mixing.learner` is `static` (the weights as
-given; the default), `doremi` or `odm` (learned from held-out losses every `update_every` steps,
-starting from the weights; odm starts uniform). See data_mixing/ for what each does.
+given; the default), `doremi` (every domain's held-out excess loss over a reference, clipped per
+token) or `odm` (an EXP3 bandit: one drawn domain's held-out loss per update; it starts uniform),
+learned every `update_every` steps. See data_mixing/learners.py for each paper's algorithm.
 """
 
 from __future__ import annotations
@@ -49,7 +50,9 @@ class MixingSpec(StrictModel):
         None, gt=0.0, description="doremi: eta (default 1.0); odm: a fixed rate in (0, 1/K] instead of the paper's schedule"
     )
     smoothing: float = Field(1e-3, ge=0.0, lt=1.0, description="doremi: share of the uniform mix in the weights")
-    reward_decay: float = Field(0.9, ge=0.0, lt=1.0, description="odm: moving-average factor of the rewards")
+    reward_decay: float = Field(
+        0.9, ge=0.0, lt=1.0, description="odm: moving-average factor of the drawn domain's importance-weighted reward"
+    )
     reference: str | None = Field(None, description="doremi: reference model folder (default: the stage's start)")
     held_out_sequences: int | None = Field(
         None, ge=0, le=10_000, description=f"held-out sequences per domain (default {DEFAULT_HELD_OUT}; 0 for static)"

@@ -20,7 +20,8 @@ reduce_for_all = held_out.all_reduce_sum
 
 
 def recording_reduce(totals):
-    local_token_counts.append(totals[1].tolist())
+    if totals.shape[0] == 3:  # score()'s (loss sums, token counts, excess sums), not token_losses()'s table
+        local_token_counts.append(totals[1].tolist())
     return reduce_for_all(totals)
 
 

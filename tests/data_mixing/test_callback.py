@@ -1,6 +1,7 @@
 """The mixing callback without a trainer: weights follow held-out losses every `update_every` steps,
-the trajectory file is the report's format, and the state saved at a checkpoint restores exactly.
-Plus the held-out evaluator against the model's own loss on a tiny random Llama."""
+only the domains the learner asks for are scored, DoReMi's per-token reference losses are taken once
+and saved, the trajectory file is the report's format, and the state saved at a checkpoint restores
+exactly. (The held-out evaluator itself: test_held_out.py.)"""
 
 from __future__ import annotations
 
@@ -10,8 +11,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from data_mixing.callback import MIXTURE_STATE, MixingCallback, read_mixture_state
-from data_mixing.held_out import HeldOutEvaluator
+from data_mixing.callback import MIXTURE_STATE, MixingCallback, decode_table, encode_table, read_mixture_state
 from data_mixing.learners import make_learner
 from data_mixing.stream import MixtureStream
 from tests.data_mixing.fakes import two_domains
@@ -20,18 +20,33 @@ PER_STEP = 4
 
 
 class FakeHeldOut:
-    """Held-out losses as a test dictates: "b" gets worse at every call, "a" better."""
+    """Held-out losses as a test dictates: "b" gets worse at every call, "a" better. Token losses are
+    one sequence per domain of equal tokens, so clipping per token equals clipping the mean here."""
+
+    names = ("a", "b")
 
     def __init__(self):
-        self.calls = 0
+        self.calls, self.models, self.asked = 0, [], []
 
     def __bool__(self):
         return True
 
-    def __call__(self, model):
-        self.models = [*getattr(self, "models", []), model]
+    def _levels(self, model) -> dict[str, float]:
+        self.models.append(model)
         self.calls += 1
         return {"a": 2.0 - 0.1 * self.calls, "b": 2.0 + 0.1 * self.calls}
+
+    def token_losses(self, model):
+        levels = self._levels(model)
+        return torch.tensor([[levels["a"]] * 3, [levels["b"]] * 3], dtype=torch.float64)
+
+    def score(self, model, domains=None, reference=None):
+        levels = self._levels(model)
+        self.asked.append(domains)
+        losses = {n: levels[n] for n in domains}
+        if reference is None:
+            return losses, None
+        return losses, {n: max(v - float(reference[self.names.index(n)].mean()), 0.0) for n, v in losses.items()}
 
 
 def _callback(tmp_path, learner="doremi"):
@@ -68,27 +83,47 @@ def test_weights_follow_held_out_losses_and_the_trajectory_is_written(tmp_path):
     b = [e["weights"]["b"] for e in trajectory]
     assert b == sorted(b) and b[-1] > 0.85  # "b" worsens past its step-0 reference: doremi raises it
     assert trajectory[-1]["held_out_loss"]["b"] == pytest.approx(2.5)
+    assert trajectory[-1]["held_out_excess"] == pytest.approx({"a": 0.0, "b": 0.4}, abs=1e-6)  # 2.5 - 2.1
+    assert list(trajectory[-1]["average_weights"].values()) == pytest.approx(callback.learner.average.tolist())
     assert callback.stream.weights == pytest.approx(trajectory[-1]["weights"])
 
 
-def test_checkpoint_state_restores_stream_learner_and_trajectory(tmp_path):
-    _train(_callback(tmp_path / "straight", "odm"), tmp_path / "straight", 20)
+def test_odm_scores_only_the_domain_it_drew(tmp_path):
+    callback = _train(_callback(tmp_path, "odm"), tmp_path, 20)
+    assert all(len(asked) == 1 for asked in callback.evaluate.asked) and len(callback.evaluate.asked) == 4
+    updates = json.loads((tmp_path / "mixture_weights.json").read_text())[1:]
+    assert [list(e["held_out_loss"]) for e in updates] == callback.evaluate.asked
+    assert callback.learner.updates == 4 and callback.learner.weights.tolist() != [0.5, 0.5]
+
+
+@pytest.mark.parametrize("learner", ["odm", "doremi"])
+def test_checkpoint_state_restores_stream_learner_and_trajectory(tmp_path, learner):
+    _train(_callback(tmp_path / "straight", learner), tmp_path / "straight", 20)
     resumed_dir = tmp_path / "resumed"
-    first = _train(_callback(resumed_dir, "odm"), resumed_dir, 10)
+    first = _train(_callback(resumed_dir, learner), resumed_dir, 10)
     state = read_mixture_state(resumed_dir / "checkpoint-10")
     assert state["consumed_sequences"] == 10 * PER_STEP and state["global_step"] == 10
     assert sum(state["consumed_per_domain"].values()) == 40
-    second = _callback(resumed_dir, "odm")
+    assert (state["reference_token_losses"] is not None) == (learner == "doremi")
+    second = _callback(resumed_dir, learner)
     second.evaluate.calls = first.evaluate.calls  # the held-out losses continue, as the model would
     second.load_state_dict(state)
     _train(second, resumed_dir, 10, start=10)
+    assert second.evaluate.calls == first.evaluate.calls + 2  # two updates; the reference was not retaken
     assert read_mixture_state(resumed_dir / "checkpoint-20") == read_mixture_state(tmp_path / "straight" / "checkpoint-20")
+
+
+def test_reference_table_round_trips_exactly():
+    table = torch.tensor([[1.9, 2.25, 0.1], [3.0, 1e-7, 7.5]], dtype=torch.float64).float().double()
+    assert torch.equal(decode_table(json.loads(json.dumps(encode_table(table)))), table)
+    assert encode_table(None) is None and decode_table(None) is None
 
 
 def test_doremi_reference_losses_come_from_the_start_or_the_given_reference(tmp_path):
     default = _callback(tmp_path / "a")
     default.on_train_begin(None, SimpleNamespace(global_step=0), None, model="the training model")
-    assert default.evaluate.models == ["the training model"] and default.learner.reference.tolist() == [1.9, 2.1]
+    assert default.evaluate.models == ["the training model"]
+    assert default.reference_tokens.flatten().tolist() == pytest.approx([1.9] * 3 + [2.1] * 3)  # float32 values
     given = _callback(tmp_path / "b")
     given.reference_model = lambda: "a reference model"
     given.on_train_begin(None, SimpleNamespace(global_step=0), None, model="the training model")
@@ -101,21 +136,3 @@ def test_state_from_another_batch_layout_is_refused(tmp_path):
     other.sequences_per_step = 8
     with pytest.raises(ValueError, match="batch size, gradient accumulation or the number of processes changed"):
         other.load_state_dict(json.loads((tmp_path / "checkpoint-10" / MIXTURE_STATE).read_text()))
-
-
-def test_held_out_evaluator_matches_the_models_own_loss():
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=64, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
-                         num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=32)
-    model = LlamaForCausalLM(config).eval()
-    domains = two_domains(16, held_out=3)
-    for d in domains:
-        d.held_out = d.held_out % 64  # fit the tiny vocabulary
-    losses = HeldOutEvaluator(domains, batch_size=2)(model)
-    for d in domains:
-        with torch.no_grad():
-            expected = model(input_ids=d.held_out, labels=d.held_out).loss.item()
-        assert losses[d.name] == pytest.approx(expected, rel=1e-5)
-    assert model.training is False and list(losses) == ["a", "b"]

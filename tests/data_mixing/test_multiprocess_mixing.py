@@ -1,5 +1,6 @@
 """Two processes (DDP over gloo on CPU) learn identical weights: each rank scores its share of the
-held-out sequences, the sums are all-reduced, and every rank's learner takes the same steps."""
+held-out sequences (DoReMi: against the reference's per-token losses, gathered on every rank), the
+sums are all-reduced, and every rank's learner takes the same steps."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ def test_two_ranks_hold_identical_weights(tmp_path, toy_dir):
         "name": "pre", "kind": "cpt",
         "domains": [{"name": d, "data": {"toy": d}} for d in DOMAINS],
         # 3 domains x 3 held-out sequences: 5 on rank 0, 4 (+1 padding) on rank 1
-        "mixing": {"learner": "odm", "update_every": 2, "held_out_sequences": HELD_OUT},
+        "mixing": {"learner": "doremi", "update_every": 2, "held_out_sequences": HELD_OUT},
         "train": {"max_steps": STEPS, "per_device_train_batch_size": PER_DEVICE, "max_length": 32,
                   "save_steps": 3, "disable_tqdm": True},
     }
