@@ -1,7 +1,9 @@
 # make quickstart : install, then run recipes/quickstart.yaml (tiny model, CPU, minutes)
 # make quickstart-rl : the same for recipes/quickstart-rl.yaml (SFT, DPO, GRPO)
 # make smollm2   : recipes/smollm2-continual.yaml (SmolLM2-135M-Instruct, 3 new tasks, ~21 min on 2 CPU cores)
-# make test       : install (with headless Chromium for the report test), then the whole test suite
+# make test       : install (with headless Chromium and a test Slurm), then the whole test suite: the
+#                   quick tests on two workers (-n 2, one thread each), then the slow ones in one process
+#                   (their training runs use both cores, and their thresholds were set at that precision)
 # make test-quick : the inner loop, pytest -m "not slow" -n 2 (two workers, one thread each)
 # make bench      : every benchmark in quick mode (python -m benchmarks): benchmarks/results/ and docs/benchmarks.md
 # make bench-full : every benchmark in full mode (meant for a GPU machine)
@@ -37,7 +39,8 @@ smollm2: install
 	$(PYTHON) -m cpt run recipes/smollm2-continual.yaml
 
 test: install test-system-deps
-	$(PYTHON) -m pytest
+	$(PYTHON) -m pytest -m "not slow" -n 2
+	$(PYTHON) -m pytest -m slow
 
 test-quick: install test-system-deps
 	$(PYTHON) -m pytest -m "not slow" -n 2

@@ -45,11 +45,21 @@ def cli_state_restored():
 def pretrained_toy(tmp_path_factory, toy_dir):
     """The toy after a short pretraining on its general domain (the quickstart's), built once per session for
     the slow forgetting tests (adapters and self-rehearsal need some representation to start from)."""
+    from filelock import FileLock
+
     from tests.toy_sequences import run_stages
 
-    root = tmp_path_factory.mktemp("pretrained_toy")
-    train = {"max_steps": 300, "per_device_train_batch_size": 16, "max_length": 128, "learning_rate": 6e-3,
-             "lr_scheduler_type": "cosine", "warmup_steps": 15, "save_steps": 300, "disable_tqdm": True}
-    stages = run_stages(root, "pre", "toy", [{"name": "pre", "kind": "cpt", "domains": [
-        {"name": "general", "data": {"toy": "general"}}], "train": train}])
-    return str(stages / "pre" / "model")
+    # Under `pytest -n 2` the workers share one build (the folder above each worker's own temp folder):
+    # the first builds it, the other waits on the lock and reuses it.
+    shared = tmp_path_factory.getbasetemp().parent if os.environ.get("PYTEST_XDIST_WORKER") else None
+    root = shared / "pretrained_toy" if shared else tmp_path_factory.mktemp("pretrained_toy")
+    model = root / "stages" / "pre" / "stages" / "pre" / "model"
+    with FileLock(str(root) + ".lock"):
+        if not (model / "config.json").is_file():
+            (root / "stages").mkdir(parents=True, exist_ok=True)
+            train = {"max_steps": 300, "per_device_train_batch_size": 16, "max_length": 128, "learning_rate": 6e-3,
+                     "lr_scheduler_type": "cosine", "warmup_steps": 15, "save_steps": 300, "disable_tqdm": True}
+            stages = run_stages(root / "stages", "pre", "toy", [{"name": "pre", "kind": "cpt", "domains": [
+                {"name": "general", "data": {"toy": "general"}}], "train": train}])
+            assert stages / "pre" / "model" == model, stages
+    return str(model)
