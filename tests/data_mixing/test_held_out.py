@@ -54,4 +54,5 @@ def test_a_subset_of_domains_is_scored_alone(model_and_domains):
     model, domains = model_and_domains
     evaluate = HeldOutEvaluator(domains, batch_size=2)
     everything = evaluate(model)
-    assert evaluate(model, domains=["b"]) == pytest.approx({"b": everything["b"]}, rel=1e-12)
+    # The same sequences, batched differently: equal up to float32 summation order (AVX2 kernels: 3e-9 relative)
+    assert evaluate(model, domains=["b"]) == pytest.approx({"b": everything["b"]}, rel=1e-6)
