@@ -1,9 +1,10 @@
 # make quickstart : install, then run recipes/quickstart.yaml (tiny model, CPU, minutes)
 # make quickstart-rl : the same for recipes/quickstart-rl.yaml (SFT, DPO, GRPO)
 # make smollm2   : recipes/smollm2-continual.yaml (SmolLM2-135M-Instruct, 3 new tasks, ~21 min on 2 CPU cores)
-# make test       : install (with headless Chromium and a test Slurm), then the whole test suite: the
-#                   quick tests on two workers (-n 2, one thread each), then the slow ones in one process
-#                   (their training runs use both cores, and their thresholds were set at that precision)
+# make test       : install (with headless Chromium and a test Slurm), then the whole test suite: the quick
+#                   tests, then the slow ones, on two workers (-n 2, one thread each; the Slurm tests on one
+#                   worker, --dist loadgroup), then the forgetting tests (marked serial) in one process with
+#                   both cores (their thresholds were set at that precision)
 # make test-quick : the inner loop, pytest -m "not slow" -n 2 (two workers, one thread each)
 # make bench      : every benchmark in quick mode (python -m benchmarks): benchmarks/results/ and docs/benchmarks.md
 # make bench-full : every benchmark in full mode (meant for a GPU machine)
@@ -40,7 +41,8 @@ smollm2: install
 
 test: install test-system-deps
 	$(PYTHON) -m pytest -m "not slow" -n 2
-	$(PYTHON) -m pytest -m slow
+	$(PYTHON) -m pytest -m "slow and not serial" -n 2 --dist loadgroup
+	$(PYTHON) -m pytest -m serial
 
 test-quick: install test-system-deps
 	$(PYTHON) -m pytest -m "not slow" -n 2

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+from types import SimpleNamespace
 
 import pytest
 
@@ -41,25 +43,50 @@ def cli_state_restored():
     preemption._signalled = False
 
 
+def _shared_root(tmp_path_factory, name: str):
+    """A folder built once per session: under `pytest -n 2` the workers share it (the folder above each
+    worker's own temp folder; the first builds it under the lock, the other waits and reuses it)."""
+    shared = tmp_path_factory.getbasetemp().parent if os.environ.get("PYTEST_XDIST_WORKER") else None
+    return shared / name if shared else tmp_path_factory.mktemp(name)
+
+
 @pytest.fixture(scope="session")
-def pretrained_toy(tmp_path_factory, toy_dir):
-    """The toy after a short pretraining on its general domain (the quickstart's), built once per session for
-    the slow forgetting tests (adapters and self-rehearsal need some representation to start from)."""
+def quickstart_run(tmp_path_factory, toy_dir):
+    """`cpt run recipes/quickstart.yaml` as a new user runs it, once per session: the quickstart test checks
+    it, and the slow forgetting tests start from its stages (its pretrained toy; the merge guard test reruns
+    its last stage with a merge). Returns (run folder, the CLI's CompletedProcess-like record)."""
     from filelock import FileLock
 
-    from tests.toy_sequences import run_stages
+    from tests.helpers import REPO, run_cli
 
-    # Under `pytest -n 2` the workers share one build (the folder above each worker's own temp folder):
-    # the first builds it, the other waits on the lock and reuses it.
-    shared = tmp_path_factory.getbasetemp().parent if os.environ.get("PYTEST_XDIST_WORKER") else None
-    root = shared / "pretrained_toy" if shared else tmp_path_factory.mktemp("pretrained_toy")
-    model = root / "stages" / "pre" / "stages" / "pre" / "model"
+    root = _shared_root(tmp_path_factory, "quickstart")
+    record = root / "cli.json"
     with FileLock(str(root) + ".lock"):
-        if not (model / "config.json").is_file():
-            (root / "stages").mkdir(parents=True, exist_ok=True)
-            train = {"max_steps": 300, "per_device_train_batch_size": 16, "max_length": 128, "learning_rate": 6e-3,
-                     "lr_scheduler_type": "cosine", "warmup_steps": 15, "save_steps": 300, "disable_tqdm": True}
-            stages = run_stages(root / "stages", "pre", "toy", [{"name": "pre", "kind": "cpt", "domains": [
-                {"name": "general", "data": {"toy": "general"}}], "train": train}])
-            assert stages / "pre" / "model" == model, stages
+        if not record.is_file():
+            root.mkdir(parents=True, exist_ok=True)
+            result = run_cli("run", str(REPO / "recipes" / "quickstart.yaml"), f"run.output_dir={root}", timeout=1200)
+            record.write_text(json.dumps({"returncode": result.returncode, "stdout": result.stdout,
+                                          "stderr": result.stderr}))
+    return root / "quickstart", SimpleNamespace(**json.loads(record.read_text()))
+
+
+@pytest.fixture(scope="session")
+def pretrained_toy(quickstart_run):
+    """The toy after the quickstart's pretraining on its general domain (300 steps), for the slow forgetting
+    tests (adapters and self-rehearsal need some representation to start from)."""
+    run_dir, result = quickstart_run
+    model = run_dir / "stages" / "pretrain" / "model"
+    assert (model / "config.json").is_file(), result.stderr[-3000:]
     return str(model)
+
+
+@pytest.fixture(scope="session")
+def naive_toy_sequence(pretrained_toy, tmp_path_factory):
+    """Naive fine-tuning on date_format (stage a) then sorting (stage b) from `pretrained_toy`, once per session:
+    (the run folder's parent, to run guarded variants of stage b in; the held-out losses measured)."""
+    from tests.toy_sequences import STAGE_A, STAGE_B, run_stages, sequence_losses
+
+    root = tmp_path_factory.mktemp("toy_sequence")
+    losses = sequence_losses(run_stages(root, "shared", pretrained_toy, [STAGE_A, STAGE_B]))
+    print("naive", {k: round(v, 3) for k, v in losses.items()})  # shown with -s
+    return root, losses

@@ -6,16 +6,14 @@ import json
 
 import pytest
 
-from tests.helpers import REPO, run_cli
-
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.serial]
 
 
-def test_quickstart_learns_then_forgets(tmp_path, toy_dir):
-    result = run_cli("run", str(REPO / "recipes" / "quickstart.yaml"), f"run.output_dir={tmp_path}", timeout=1200)
+def test_quickstart_learns_then_forgets(quickstart_run):
+    run_dir, result = quickstart_run  # `cpt run recipes/quickstart.yaml`, run once per session (conftest.py)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "accuracy (%) after each stage:" in result.stdout
-    matrix = json.loads((tmp_path / "quickstart" / "eval" / "matrix.json").read_text())
+    matrix = json.loads((run_dir / "eval" / "matrix.json").read_text())
     scores = {row["checkpoint"]: row["scores"] for row in matrix["rows"]}
     assert list(scores) == ["base", "pretrain", "sft_date_format", "sft_sorting"]
     assert scores["pretrain"]["capitals"] >= 0.5, scores  # facts absorbed from the general corpus
@@ -24,11 +22,11 @@ def test_quickstart_learns_then_forgets(tmp_path, toy_dir):
     # Forgetting: task A falls after task B; general knowledge falls after fine-tuning.
     assert scores["sft_sorting"]["date_format"] <= scores["sft_date_format"]["date_format"] - 0.3, scores
     assert scores["sft_sorting"]["capitals"] < scores["pretrain"]["capitals"], scores
-    metrics = json.loads((tmp_path / "quickstart" / "eval" / "metrics.json").read_text())
+    metrics = json.loads((run_dir / "eval" / "metrics.json").read_text())
     assert metrics["task_stage"] == {"date_format": "sft_date_format", "sorting": "sft_sorting", "capitals": "pretrain"}
     assert metrics["forgetting"]["date_format"] >= 0.3 and metrics["bwt"] < 0, metrics
     assert "BWT -" in result.stdout and "forgetting (best at or after own stage minus final, counted above chance):" in result.stdout
-    report = tmp_path / "quickstart" / "report"
+    report = run_dir / "report"
     html, markdown = (report / "index.html").read_text(), (report / "report.md").read_text()
     for name in [*scores, *matrix["tasks"]]:
         assert name in html and name in markdown, name

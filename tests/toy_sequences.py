@@ -1,7 +1,7 @@
 """What the toy forgetting tests share: a 2-task sequence's training settings, running stages through the
 real runner in-process, and a task's held-out completion loss (tests/cpt/guards/test_forgetting.py,
 tests/cpt/stages/test_rehearsal_forgetting.py; the pretrained toy they start from is conftest's
-`pretrained_toy`)."""
+`pretrained_toy`, and the naive A-then-B sequence they both compare with is conftest's `naive_toy_sequence`)."""
 
 from __future__ import annotations
 
@@ -27,6 +27,10 @@ OLORA_ALL_LINEAR = {"method": "olora", "target_modules": ["q_proj", "k_proj", "v
                                                          "up_proj", "down_proj"]}
 
 
+STAGE_A = {"name": "a", "kind": "sft", "data": {"toy": "date_format"}, "train": TRAIN}
+STAGE_B = {"name": "b", "kind": "sft", "data": {"toy": "sorting"}, "train": TRAIN}
+
+
 def run_stages(root, name: str, base: str, stages: list[dict]):
     recipe = {"run": {"name": name, "output_dir": str(root)}, "model": {"name_or_path": base}, "stages": stages}
     path = write_recipe(root / f"{name}.yaml", recipe)
@@ -48,3 +52,13 @@ def completion_loss(model_dir, task: str, rows: int = 64) -> float:
         n = (labels[0, 1:] != -100).sum().item()
         total, count = total + loss.item() * n, count + n
     return total / count
+
+
+def sequence_losses(stages_dir) -> dict[str, float]:
+    """Task A's (date_format) and task B's (sorting) held-out losses before and after stage b."""
+    return {
+        "a_after_a": completion_loss(stages_dir / "a" / "model", "date_format"),
+        "a_after_b": completion_loss(stages_dir / "b" / "model", "date_format"),
+        "b_before_b": completion_loss(stages_dir / "a" / "model", "sorting"),
+        "b_after_b": completion_loss(stages_dir / "b" / "model", "sorting"),
+    }

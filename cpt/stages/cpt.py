@@ -13,10 +13,14 @@ so there is nothing left for SFTTrainer to do (the loss is the model's own causa
 
 from __future__ import annotations
 
+import logging
+from pathlib import Path
+
 from datasets import Dataset
 
 from cpt.data.rows import TEXT_SHAPES, load_rows
 from cpt.errors import UserError
+from cpt.runner.distributed import is_main_process
 from cpt.stages.context import StageContext, StageResult
 from cpt.stages.cpt_config import REPLAY_DOMAIN
 from cpt.stages.earlier_data import earlier_rows
@@ -29,7 +33,23 @@ from data_mixing.held_out import HeldOutEvaluator
 from data_mixing.learners import make_learner
 from data_mixing.stream import MixtureStream
 
+logger = logging.getLogger(__name__)
+
 CPT_DEFAULTS = {"max_length": 1024}  # SFTConfig's own default, spelled out: it is the packed length
+
+
+def restore_mixing(mixing: MixingCallback, checkpoint: Path) -> bool:
+    """Load the mixing state saved in `checkpoint`; False if it has none. A state this run cannot continue
+    (saved by an older version, or with another batch size or number of processes) stops the stage
+    with a message naming the file, as a user error: the checkpoint stays as it is."""
+    state = read_mixture_state(checkpoint)
+    if state is None:
+        return False
+    try:
+        mixing.load_state_dict(state)
+    except ValueError as error:
+        raise UserError(f"{Path(checkpoint) / MIXTURE_STATE}: {error}") from None
+    return True
 
 
 def run(ctx: StageContext) -> StageResult:
@@ -44,12 +64,10 @@ def run(ctx: StageContext) -> StageResult:
         raise UserError(f"stage {spec.name}: train.accelerator_config.split_batches is not supported by cpt stages")
     domains = build_domains(rows, tokenizer, args.max_length, spec.mixing.held_out())
     mixing = _mixing_callback(ctx, domains, fixed, args)
-    state = read_mixture_state(ctx.resume_from) if ctx.resume_from else None
-    if state is not None:
-        mixing.load_state_dict(state)
+    if ctx.resume_from and restore_mixing(mixing, ctx.resume_from):
         args.ignore_data_skip = True  # the stream resumes itself; the Trainer must not skip batches too
-    elif ctx.resume_from:
-        print(f"warning: {ctx.resume_from} has no {MIXTURE_STATE}; the Trainer skips the batches seen instead")
+    elif ctx.resume_from and is_main_process():
+        logger.warning("%s has no %s; the Trainer skips the batches seen instead", ctx.resume_from, MIXTURE_STATE)
     trainer = build_trainer(
         Trainer, ctx, _model(ctx), tokenizer,
         args=args,

@@ -12,36 +12,29 @@ from __future__ import annotations
 
 import pytest
 
-from tests.toy_sequences import ADAPTER_TRAIN, OLORA_ALL_LINEAR, TRAIN, completion_loss, run_stages
+from tests.toy_sequences import ADAPTER_TRAIN, OLORA_ALL_LINEAR, STAGE_A, STAGE_B, run_stages, sequence_losses
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.serial]
 
 @pytest.fixture(scope="module")
-def sequences(pretrained_toy, tmp_path_factory):
+def sequences(pretrained_toy, naive_toy_sequence, tmp_path_factory):
     """Task A then task B per method -> (A's loss after A, A's after B, B's before B, B's after B)."""
-    root = tmp_path_factory.mktemp("seq")
-    stage_a = {"name": "a", "kind": "sft", "data": {"toy": "date_format"}, "train": TRAIN}
-    stage_b = {"name": "b", "kind": "sft", "data": {"toy": "sorting"}, "train": TRAIN}
+    shared_root, naive = naive_toy_sequence
     variants = {
-        "naive": [stage_a, stage_b],
-        "replay": [stage_a, {**stage_b, "replay": {"stages": ["a"], "ratio": 0.2}}],
-        "kl_anchor": [stage_a, {**stage_b, "guard": {"method": "kl_anchor", "weight": 1.0}}],
-        "osf": [stage_a, {**stage_b, "guard": {"method": "osf", "preserved": 0.5}}],
-        "olora": [{**stage_a, "guard": OLORA_ALL_LINEAR, "train": ADAPTER_TRAIN},
-                  {**stage_b, "guard": OLORA_ALL_LINEAR, "train": ADAPTER_TRAIN}],
+        "replay": [STAGE_A, {**STAGE_B, "replay": {"stages": ["a"], "ratio": 0.2}}],
+        "kl_anchor": [STAGE_A, {**STAGE_B, "guard": {"method": "kl_anchor", "weight": 1.0}}],
+        "osf": [STAGE_A, {**STAGE_B, "guard": {"method": "osf", "preserved": 0.5}}],
+        "olora": [{**STAGE_A, "guard": OLORA_ALL_LINEAR, "train": ADAPTER_TRAIN},
+                  {**STAGE_B, "guard": OLORA_ALL_LINEAR, "train": ADAPTER_TRAIN}],
     }
-    measured = {}
+    measured = {"naive": naive}
     for name, stages in variants.items():
-        # One run directory for the variants sharing stage a: the runner trains it once and skips it after.
-        run = "olora" if name == "olora" else "shared"
-        out = run_stages(root, run, pretrained_toy, stages)
-        measured[name] = {
-            "a_after_a": completion_loss(out / "a" / "model", "date_format"),
-            "a_after_b": completion_loss(out / "b" / "model", "date_format"),
-            "b_before_b": completion_loss(out / "a" / "model", "sorting"),
-            "b_after_b": completion_loss(out / "b" / "model", "sorting"),
-            "log": (out / "b" / "train_log.json").read_text(),
-        }
+        # The variants sharing naive's stage a run in its run folder: the runner skips a and retrains b.
+        if name == "olora":
+            out = run_stages(tmp_path_factory.mktemp("olora"), "olora", pretrained_toy, stages)
+        else:
+            out = run_stages(shared_root, "shared", pretrained_toy, stages)
+        measured[name] = {**sequence_losses(out), "log": (out / "b" / "train_log.json").read_text()}
         print(name, {k: round(v, 3) for k, v in measured[name].items() if k != "log"})  # shown with -s
     return measured
 

@@ -17,7 +17,7 @@ from safetensors.torch import load_file
 from cpt.errors import PREEMPTED_EXIT
 from tests.helpers import REPO, run_cli, tiny_sft_recipe, write_recipe
 
-STEPS = 400
+STEPS = 80  # the stop lands near step 5 (the first logged loss), far from either end
 
 
 def _recipe(tmp_path, name):
@@ -30,7 +30,8 @@ def _recipe(tmp_path, name):
 @pytest.mark.slow
 def test_sigterm_checkpoints_exits_75_and_the_rerun_matches(tmp_path, toy_dir):
     path = _recipe(tmp_path, "stopped")
-    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    # Unbuffered, so that the first logged loss reaches this process as it is printed, not when a buffer fills.
+    env = {**os.environ, "PYTHONWARNINGS": "ignore", "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "cpt", "run", str(path)], cwd=REPO, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     for line in proc.stdout:  # the trainer logs its loss every 5 steps: training is under way
@@ -42,6 +43,7 @@ def test_sigterm_checkpoints_exits_75_and_the_rerun_matches(tmp_path, toy_dir):
     assert proc.returncode == PREEMPTED_EXIT, stderr[-2000:]
     step = int(stderr.split("checkpoint saved at step ")[1].split(";")[0])
     assert 0 < step < STEPS
+    print(f"stopped at step {step} of {STEPS}")  # shown with -s
     assert (checkpoints / f"checkpoint-{step}" / "COMPLETE").exists()
     manifest = json.loads((tmp_path / "stopped" / "manifest.json").read_text())
     assert manifest["stages"]["a"]["status"] == "running"

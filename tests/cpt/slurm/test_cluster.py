@@ -17,7 +17,8 @@ from safetensors.torch import load_file
 
 from tests.helpers import REPO, run_cli, write_recipe
 
-pytestmark = [pytest.mark.slow, pytest.mark.multiprocess]
+# One test Slurm per session: under `pytest -n 2` every test of this file goes to the same worker (--dist loadgroup).
+pytestmark = [pytest.mark.slow, pytest.mark.multiprocess, pytest.mark.xdist_group("slurm")]
 
 
 def _submit(conf: str, recipe: str, *overrides: str) -> dict[str, str]:
@@ -66,7 +67,7 @@ def test_quickstart_runs_as_chained_jobs(slurm_cluster, toy_dir, tmp_path):
 
 def test_requeued_stage_resumes_and_matches_an_uninterrupted_run(slurm_cluster, toy_dir, tmp_path):
     def recipe(name: str) -> str:
-        train = {"max_steps": 120, "per_device_train_batch_size": 8, "max_length": 64, "learning_rate": 1e-3,
+        train = {"max_steps": 60, "per_device_train_batch_size": 8, "max_length": 64, "learning_rate": 1e-3,
                  "save_steps": 20, "logging_steps": 10, "disable_tqdm": True, "bf16": False}
         return str(write_recipe(tmp_path / f"{name}.yaml", {
             "run": {"name": name, "output_dir": str(tmp_path)}, "model": {"name_or_path": "toy"},
@@ -77,12 +78,12 @@ def test_requeued_stage_resumes_and_matches_an_uninterrupted_run(slurm_cluster, 
         job = _submit(slurm_cluster, recipe(name))["a"]
         stage = tmp_path / name / "stages" / "a"
         if name == "requeued":
-            _wait_for(lambda stage=stage: (stage / "checkpoints" / "checkpoint-40" / "COMPLETE").exists(), tmp_path / name)
+            _wait_for(lambda stage=stage: (stage / "checkpoints" / "checkpoint-20" / "COMPLETE").exists(), tmp_path / name)
             subprocess.run(["scontrol", "requeue", job], env={**os.environ, "SLURM_CONF": slurm_cluster}, check=True)
         _wait_for(lambda stage=stage, job=job: (stage / "model" / "COMPLETE").exists() or
                   _job_state(slurm_cluster, job) in ("FAILED", "CANCELLED", "TIMEOUT"), tmp_path / name)
         manifest = json.loads((tmp_path / name / "manifest.json").read_text())
-        assert (manifest["stages"]["a"]["status"], manifest["stages"]["a"]["global_step"]) == ("done", 120)
+        assert (manifest["stages"]["a"]["status"], manifest["stages"]["a"]["global_step"]) == ("done", 60)
         weights[name] = load_file(str(stage / "model" / "model.safetensors"))
 
     log = next((tmp_path / "requeued" / "slurm" / "logs").glob("a-*.out")).read_text(errors="replace")

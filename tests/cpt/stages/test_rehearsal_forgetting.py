@@ -14,31 +14,20 @@ import json
 import pytest
 
 from cpt.stages.rehearsal import INFO_FILE
-from tests.toy_sequences import TRAIN, completion_loss, run_stages
+from tests.toy_sequences import STAGE_A, STAGE_B, run_stages, sequence_losses
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.serial]
 
 REHEARSAL = {"prompts": {"stages": ["a"]}, "rows": 64, "ratio": 0.25, "max_new_tokens": 16}
 
 
 @pytest.fixture(scope="module")
-def measured(pretrained_toy, tmp_path_factory):
-    root = tmp_path_factory.mktemp("ssr")
-    stage_a = {"name": "a", "kind": "sft", "data": {"toy": "date_format"}, "train": TRAIN}
-    stage_b = {"name": "b", "kind": "sft", "data": {"toy": "sorting"}, "train": TRAIN}
-    results = {}
-    for name, stages in {"naive": [stage_a, stage_b], "rehearsal": [stage_a, {**stage_b, "rehearsal": REHEARSAL}]}.items():
-        out = run_stages(root, "shared", pretrained_toy, stages)  # one run directory: stage a trains once, then is skipped
-        results[name] = {
-            "a_after_a": completion_loss(out / "a" / "model", "date_format"),
-            "a_after_b": completion_loss(out / "b" / "model", "date_format"),
-            "b_before_b": completion_loss(out / "a" / "model", "sorting"),
-            "b_after_b": completion_loss(out / "b" / "model", "sorting"),
-        }
-        print(name, {k: round(v, 3) for k, v in results[name].items()})  # shown with -s
-        if name == "rehearsal":
-            results["info"] = json.loads((out / "b" / INFO_FILE).read_text())
-    return results
+def measured(pretrained_toy, naive_toy_sequence):
+    shared_root, naive = naive_toy_sequence  # stage a is skipped in naive's run folder; b trains with rehearsal
+    out = run_stages(shared_root, "shared", pretrained_toy, [STAGE_A, {**STAGE_B, "rehearsal": REHEARSAL}])
+    rehearsal = sequence_losses(out)
+    print("rehearsal", {k: round(v, 3) for k, v in rehearsal.items()})  # shown with -s
+    return {"naive": naive, "rehearsal": rehearsal, "info": json.loads((out / "b" / INFO_FILE).read_text())}
 
 
 def _forgetting(m: dict) -> float:
