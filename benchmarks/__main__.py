@@ -38,6 +38,8 @@ BENCHMARKS = {
     "distributed": ("1 process vs 2 with DDP and DeepSpeed ZeRO-0/2/3: samples/s and memory per rank",
                     "distributed.json"),
     "mixing": ("learned (DoReMi, ODM) vs static data mixing: loss and steps to a target", "mixing.json"),
+    "mixing_four": ("learned (DoReMi, ODM) vs static mixing on four domains: steps to uniform's worst-domain loss",
+                    "mixing_four.json"),
     "forgetting": ("anti-forgetting guards vs naive sequential fine-tuning on 4 tasks", "forgetting_toy.json"),
 }
 
