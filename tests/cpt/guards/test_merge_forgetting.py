@@ -52,8 +52,8 @@ def runs(quickstart_run, tmp_path_factory):
     path = write_recipe(root / "merge.yaml", recipe)
     summary = run_recipe(load_recipe(path), path.read_text())
     assert summary.stage_actions == {"pretrain": "skipped", "sft_date_format": "skipped", "sft_sorting": "trained"}
-    naive = json.loads((quickstart / "eval" / "matrix.json").read_text())
-    naive = _scores([(row["checkpoint"], row["scores"]) for row in naive["rows"]])
+    naive_rows = json.loads((quickstart / "eval" / "matrix.json").read_text())["rows"]
+    naive = _scores([(row["checkpoint"], row["scores"]) for row in naive_rows])
     merged, record = _scores(summary.matrix), Manifest.load(summary.run_dir).stages["sft_sorting"].merge
     print("naive", naive, "\nmerge", merged, "\nalpha", record["alpha"])  # shown with -s
     return naive, merged, record
