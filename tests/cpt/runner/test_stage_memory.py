@@ -17,7 +17,7 @@ from cpt.runner import lineage
 from cpt.runner.evaluation import CheckpointEvaluator
 from cpt.runner.run import run_recipe
 from cpt.stages import training
-from tests.helpers import write_recipe
+from tests.helpers import one_thread, write_recipe
 
 
 @pytest.mark.slow  # three stages and an evaluation in process: ~20 s
@@ -55,7 +55,8 @@ def test_a_stage_trainer_and_model_are_freed_before_the_next_stage_and_the_eval(
     gc.collect()
     gc.disable()
     try:
-        run_recipe(load_recipe(path), path.read_text())
+        with one_thread():
+            run_recipe(load_recipe(path), path.read_text())
     finally:
         gc.enable()
     assert checked == ["a", "b", "c", "eval c"]

@@ -28,7 +28,7 @@ from transformers import AutoModelForCausalLM
 from cpt.guards.support import Launch
 from cpt.recipe.load import load_recipe
 from cpt.runner.run import run_recipe
-from tests.helpers import REPO, write_recipe
+from tests.helpers import REPO, one_thread, write_recipe
 from tests.support_matrix_stages import BATCH, FILTER_KEPT, OLORA_R, ROWS, STEPS, launcher_recipe
 
 pytestmark = [pytest.mark.slow]
@@ -40,13 +40,9 @@ CONFIGS = {Launch(2): "ddp", Launch(2, 2): "zero2", Launch(2, 3): "zero3"}
 def test_one_process_runs_every_supported_combination(tmp_path, toy_dir, capsys):
     recipe = launcher_recipe(Launch(1), tmp_path, "one")
     path = write_recipe(tmp_path / "one.yaml", recipe)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # as torchrun sets each rank: the toy's matmuls are too small to share, and two
-    try:  # threads spinning on two busy cores made this run 5x slower
+    with one_thread():
         run_recipe(load_recipe(path), path.read_text())
-    finally:
-        torch.set_num_threads(threads)
-    check_run(tmp_path / "one", recipe, Launch(1), toy_dir, capsys.readouterr().out)
+        check_run(tmp_path / "one", recipe, Launch(1), toy_dir, capsys.readouterr().out)
 
 
 @pytest.mark.multiprocess
@@ -60,7 +56,8 @@ def test_two_processes_run_every_supported_combination(launch, tmp_path, toy_dir
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=900, check=False)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
-    check_run(tmp_path / name, recipe, launch, toy_dir, result.stdout)
+    with one_thread():
+        check_run(tmp_path / name, recipe, launch, toy_dir, result.stdout)
     if launch.zero is not None:
         assert "deepspeed" in (result.stdout + result.stderr).lower()
         # DeepSpeed wrote the checkpoint: one file per rank
@@ -105,15 +102,16 @@ def check_run(run, recipe: dict, launch: Launch, toy_dir, stdout: str) -> None:
     if launch.zero == 3:  # the evaluation after a ZeRO-3 stage, on the main process alone (it used to hang)
         matrix = json.loads((run / "eval" / "matrix.json").read_text())
         assert [row["checkpoint"] for row in matrix["rows"]] == [stages[-1]["name"]]
-    _check_models(run, stages, manifest, toy_dir)
+    _check_models(run, stages, manifest, toy_dir, load_all=launch.zero is not None)
     _check_guards(run, stages)
     for stage in (s for s in stages if "filter" in s):
         record = json.loads((run / "stages" / stage["name"] / "rft_filter.json").read_text())
         assert (record["kept_indices"], record["processes"]) == (FILTER_KEPT, launch.processes), stage["name"]
 
 
-def _check_models(run, stages: list[dict], manifest: dict, toy_dir) -> None:
-    """Every stage's model: the toy's tensors, loadable by plain transformers, changed where it had a gradient."""
+def _check_models(run, stages: list[dict], manifest: dict, toy_dir, load_all: bool) -> None:
+    """Every stage's model: the toy's tensors, changed where it had a gradient, loadable by plain transformers
+    (every stage's under DeepSpeed, whose saves gather; the last one's otherwise: 0.4 s a load)."""
     parent = load_file(str(toy_dir / "model" / "model.safetensors"))
     for stage in stages:
         folder = run / "stages" / stage["name"] / "model"
@@ -126,8 +124,9 @@ def _check_models(run, stages: list[dict], manifest: dict, toy_dir) -> None:
             assert (moved > 0) == (merge.get("alpha", 1.0) > 0), f"{stage['name']}: moved {moved}, merge {merge}"
             if stage.get("guard", {}).get("method") == "osf":  # (without a gradient only float noise moves)
                 _check_osf_update(parent, weights, stage["name"])
-        model = AutoModelForCausalLM.from_pretrained(folder)
-        assert torch.isfinite(model(torch.tensor([[1, 2, 3]])).logits).all(), stage["name"]
+        if load_all or stage is stages[-1]:
+            model = AutoModelForCausalLM.from_pretrained(folder)
+            assert torch.isfinite(model(torch.tensor([[1, 2, 3]])).logits).all(), stage["name"]
         parent = weights
 
 
@@ -137,20 +136,10 @@ def _check_osf_update(start: dict, end: dict, name: str) -> None:
         delta = end[key] - start[key]
         if delta.norm() == 0:
             continue
-        u, _, vh = _svd(start[key])
+        u, _, vh = torch.linalg.svd(start[key], full_matrices=False)
         k = min(start[key].shape) // 2
         assert (u[:, :k].T @ delta).norm() < 1e-3 * delta.norm(), f"{name} {key}"
         assert (delta @ vh[:k].T).norm() < 1e-3 * delta.norm(), f"{name} {key}"
-
-
-def _svd(matrix: torch.Tensor):
-    """One thread: a 344 x 128 SVD took 0.5 s on two busy cores with two threads, 7 ms with one."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        return torch.linalg.svd(matrix, full_matrices=False)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _check_guards(run, stages: list[dict]) -> None:
