@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -39,3 +40,18 @@ def run_cli(*args: str, env: dict | None = None, timeout: int = 600) -> subproce
         [sys.executable, "-m", "cpt", *args],
         check=False, capture_output=True, text=True, env=full_env, timeout=timeout, cwd=REPO,
     )
+
+
+@contextlib.contextmanager
+def one_thread():
+    """torch on one thread, as torchrun sets each rank: the toy's matmuls are too small to share, and two
+    threads spinning on two busy cores made an in-process run of many stages 5x slower (and a 344 x 128
+    SVD take 0.5 s instead of 7 ms)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)

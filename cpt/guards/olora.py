@@ -6,10 +6,17 @@ and active: they are merged into the starting model, which is the same function,
 (the input subspaces they read) travel with each stage's model folder in `olora_subspaces.safetensors`,
 so the next O-LoRA stage keeps clear of every earlier one (stages without O-LoRA in between hand the file
 on: guards/travelling.py). PEFT has no O-LoRA; this is that loss term.
+
+Under DeepSpeed ZeRO-3 a LoRA matrix larger than stage3_param_persistence_threshold (1e5 elements by
+default: r 32 on a 4096-wide model; 10 x hidden size when a DeepSpeed config file leaves it "auto") is an
+empty shard outside its module's forward. The penalty gathers the new LoRA's weights for its own computation
+(a collective every rank makes, as every rank computes the loss) and computes on copies, so the backward
+does not read the parameters DeepSpeed has emptied again.
 """
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import torch
@@ -17,6 +24,7 @@ import torch
 from cpt.guards.base import Guard
 from cpt.guards.config import OLoRASpec
 from cpt.guards.travelling import OLORA_SUBSPACES as SUBSPACES_FILE
+from cpt.runner.distributed import zero_stage
 
 
 def read_subspaces(folder: Path) -> dict[str, torch.Tensor]:
@@ -55,18 +63,22 @@ class OLoRAGuard(Guard):
         return model
 
     def penalty(self, model, inputs, outputs) -> torch.Tensor | None:
-        terms = []
-        if self.spec.lambda1 > 0 and self.pairs:
-            terms.append(self.spec.lambda1 * self.orthogonality())
-        if self.spec.lambda2 > 0:
-            terms.append(self.spec.lambda2 * sum(torch.linalg.norm(p) for p in self.new_params))
-        return sum(terms) if terms else None
+        orthogonal, norm = self.spec.lambda1 > 0 and self.pairs, self.spec.lambda2 > 0
+        if not (orthogonal or norm):
+            return None
+        with _whole(self.new_params):
+            terms = []
+            if orthogonal:
+                terms.append(self.spec.lambda1 * self.orthogonality())
+            if norm:
+                terms.append(self.spec.lambda2 * sum(torch.linalg.norm(_usable(p)) for p in self.new_params))
+            return sum(terms)
 
     def orthogonality(self) -> torch.Tensor:
         """sum over adapted matrices of |A_prev A_new^T|, elementwise (the paper's L_orth)."""
         if self.pairs and self.pairs[0][1].device != self.pairs[0][0].device:  # the trainer moved the model
             self.pairs = [(a_new, prev.to(a_new.device)) for a_new, prev in self.pairs]
-        return sum((prev @ a_new.T).abs().sum() for a_new, prev in self.pairs)
+        return sum((prev @ _usable(a_new).T).abs().sum() for a_new, prev in self.pairs)
 
     def write_files(self, model, folder: Path) -> None:
         """Earlier A matrices with this stage's appended: the subspaces the next stage must avoid."""
@@ -77,3 +89,18 @@ class OLoRAGuard(Guard):
             a_new = a_new.detach().float().cpu()
             stacked[key] = torch.cat([stacked[key], a_new]) if key in stacked else a_new
         save_file({k: v.contiguous() for k, v in stacked.items()}, str(Path(folder) / SUBSPACES_FILE))
+
+
+def _whole(params: list[torch.nn.Parameter]):
+    """Under ZeRO-3, the parameters gathered whole on every rank (read only); a no-op otherwise."""
+    if zero_stage() != 3:
+        return contextlib.nullcontext()
+    import deepspeed
+
+    return deepspeed.zero.GatheredParameters(params, modifier_rank=None)
+
+
+def _usable(param: torch.Tensor) -> torch.Tensor:
+    """`param`, or under ZeRO-3 a copy that autograd saves instead of the parameter, whose data DeepSpeed
+    empties again before the backward (the gradient still reaches the parameter through the copy)."""
+    return param.clone() if zero_stage() == 3 else param

@@ -10,7 +10,8 @@ directions with tensor hooks (which also run under DeepSpeed). What we add:
 - `ProjectAfterStep`: Adam's per-coordinate scaling turns a projected gradient into an update that
   leaves the trainable subspace (measured: ~9% of the update's norm in the preserved left directions
   after 30 Adam steps on the toy model), so after each optimizer step the trainable factors are
-  projected back. Then the stage's update has no component in the preserved subspace.
+  projected back. Then the stage's update has no component in the preserved subspace;
+- with GRPO's vLLM generation, the weights reach vLLM merged without an unmerge (osf_vllm.py).
 """
 
 from __future__ import annotations
@@ -68,6 +69,11 @@ class OSFGuard(Guard):
 
     def attach(self, trainer) -> None:
         self.projector.trainer = trainer
+        generation = getattr(trainer, "vllm_generation", None)  # GRPO with rollout.backend: vllm
+        if generation is not None:
+            from cpt.guards.osf_vllm import send_merged_weights
+
+            send_merged_weights(generation)  # TRL's sync would unmerge, which OSF cannot (osf_vllm.py)
 
     def callbacks(self) -> list:
         return [self.projector]
@@ -106,6 +112,8 @@ class ProjectAfterStep(TrainerCallback):
         with torch.no_grad():
             for layer in self.layers:
                 for adapter, factors in layer.osf_svd_params.items():
+                    if not factors["U_low"].requires_grad:  # TRL's DPO adds a frozen copy as its reference ("ref")
+                        continue
                     self._set(factors["U_low"], project_left(layer, adapter, self._get(factors["U_low"])))
                     self._set(factors["V_low"], project_right(layer, adapter, self._get(factors["V_low"])))
 

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ValidationError
 from cpt.data.encoding import decode_utf8
 from cpt.errors import UserError
 from cpt.guards.config import GUARD_METHODS
+from cpt.guards.support import STAGE_KEY_GUARDS, schema_refusal
 from cpt.recipe.overrides import apply_overrides
 from cpt.recipe.schema import STAGE_KINDS, Recipe
 from cpt.recipe.yaml_io import safe_load
@@ -98,6 +99,9 @@ def _describe_error(err: dict, loc: tuple, raw: dict) -> str:
     where = _loc_label(loc, raw)
     kind, msg = err["type"], err["msg"].removeprefix("Value error, ")
     if kind == "extra_forbidden":
+        refused = _refused_key(loc, raw)
+        if refused:  # a guard key the stage's kind does not take: the support table says why
+            return f"{_loc_label(loc[:-1], raw)}.{refused}{_suggestion(loc, raw)}"
         return f"{where}: unknown key{_suggestion(loc, raw)}"
     if kind in ("union_tag_invalid", "union_tag_not_found"):  # stages' `kind`, a guard's `method`
         context = err.get("ctx", {})
@@ -113,6 +117,16 @@ def _describe_error(err: dict, loc: tuple, raw: dict) -> str:
         got = err.get("input")
         return f"{where}: {WRONG_CONTAINER[kind]}" + (f", got {_a(got)} {got!r}" if _short_scalar(got) else "")
     return f"{where}: {msg}" + (f" (got {err['input']!r})" if _short_scalar(err.get("input")) else "")
+
+
+def _refused_key(loc: tuple, raw: dict) -> str | None:
+    """For a stage key its kind does not have, the support table's refusal (guards/support.py), or None."""
+    stages = raw.get("stages") if isinstance(raw, dict) else None
+    if len(loc) != 3 or loc[0] != "stages" or loc[2] not in STAGE_KEY_GUARDS or not _has(stages, loc[1]) \
+            or not isinstance(stages[loc[1]], dict):
+        return None
+    kind = stages[loc[1]].get("kind")
+    return schema_refusal(str(loc[2]), kind) if isinstance(kind, str) else None
 
 
 def _strip_union_tags(loc: tuple, raw: dict) -> tuple:

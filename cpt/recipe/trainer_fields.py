@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import json
 import os
 import types
@@ -58,6 +59,7 @@ def _cache_file(load_config_class: Callable[[], type]) -> Path:
     return cache_root() / "trainer-fields" / name
 
 
+@functools.cache  # importlib.metadata scans site-packages on each call: ~10 ms, twice per stage
 def _version(distribution: str) -> str:
     try:
         return metadata.version(distribution)

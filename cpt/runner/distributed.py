@@ -51,6 +51,22 @@ def any_process(flag: bool) -> bool:
     return bool(tensor.item())
 
 
+def process_index() -> int:
+    return _state().process_index
+
+
+def gather_objects(item) -> list:
+    """Every process's `item` (picklable, from our own code), in rank order, on every process (a collective
+    when there are several, so every process must make it at the same point)."""
+    if num_processes() == 1:
+        return [item]
+    import torch.distributed as dist
+
+    gathered: list = [None] * num_processes()
+    dist.all_gather_object(gathered, item)
+    return gathered
+
+
 def wait_for_everyone() -> None:
     _state().wait_for_everyone()
 
@@ -89,10 +105,19 @@ def launch_description() -> str:
 
 
 def zero_stage() -> int | None:
-    """The DeepSpeed ZeRO stage this process was launched with, or None without DeepSpeed."""
+    """The DeepSpeed ZeRO stage this process was launched with, or None without DeepSpeed. accelerate puts
+    the stage in the environment, except with a DeepSpeed config file (`deepspeed_config_file:`), which
+    then holds it."""
     if os.environ.get("ACCELERATE_USE_DEEPSPEED", "").lower() != "true":
         return None
-    return int(os.environ.get("ACCELERATE_DEEPSPEED_ZERO_STAGE", "2"))
+    stage = os.environ.get("ACCELERATE_DEEPSPEED_ZERO_STAGE")
+    config_file = os.environ.get("ACCELERATE_DEEPSPEED_CONFIG_FILE")
+    if stage is None and config_file:
+        import json
+
+        with open(config_file, encoding="utf-8") as handle:
+            stage = json.load(handle).get("zero_optimization", {}).get("stage")
+    return int(stage if stage is not None else 2)
 
 
 def end_deepspeed_stage() -> None:

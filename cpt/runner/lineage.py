@@ -12,6 +12,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from cpt.core.memory import release_memory
 from cpt.core.precision import choose_precision, count_parameters, emulated_bf16_warning
 from cpt.runner.atomic import is_complete, remove_partials
 from cpt.runner.checkpoints import discard_incomplete, latest_complete_checkpoint
@@ -80,6 +81,7 @@ def run_stage(
     )
     result = STAGE_RUNNERS[spec.kind](ctx)
     end_deepspeed_stage()
+    release_memory()  # the stage's trainer, model and engine, before the merge, the eval or the next stage load theirs
     merge = merge_stage_output(recipe, index, parent, stage_dir) if spec.merge is not None else None
     manifest.mark_done(record, str(ctx.output_dir.relative_to(run_dir)), result.global_step, result.metrics, merge)
     _save(manifest, run_dir)

@@ -8,13 +8,12 @@ from pathlib import Path
 
 from cpt.data.rows import EVAL_SHAPES, PREFERENCE_SHAPES, PROMPT_SHAPES, SFT_SHAPES, TEXT_SHAPES, check_source
 from cpt.errors import UserError
-from cpt.guards.config import WHOLE_WEIGHT_GUARDS
+from cpt.guards.support import Launch, launch_of, launch_refusals
 from cpt.models import check_model_spec
 from cpt.recipe.base import DataSource
 from cpt.recipe.schema import Recipe
 from cpt.rewards import resolve_reward
 from cpt.rollouts import require_vllm
-from cpt.runner.distributed import zero_stage
 from cpt.runner.storage import check_output_dir
 from cpt.stages.rehearsal_config import PROMPT_ROW_SHAPES
 
@@ -23,10 +22,13 @@ def preflight(recipe: Recipe) -> None:
     """Raise `UserError` on the first problem found."""
     check_model_spec(recipe.model)
     check_output_dir(Path(recipe.run.output_dir))
+    launch, checked = launch_of(recipe), set()
     for stage in recipe.stages:
         for source, shapes in stage_sources(stage):
-            check_source(source, shapes)
-        _check_stage_extras(stage)
+            if (source.model_dump_json(), shapes) not in checked:  # a file many stages train on is read once
+                check_source(source, shapes)
+                checked.add((source.model_dump_json(), shapes))
+        _check_stage_extras(stage, launch)
     if recipe.eval:
         for task in recipe.eval.tasks:
             if task.path:
@@ -42,13 +44,12 @@ def _local_base(recipe: Recipe) -> list[Path]:
     return [folder] if folder.is_dir() else []
 
 
-def _check_stage_extras(stage) -> None:
-    """What a dpo or grpo stage names beyond its data: a reference folder, rewards, a rollout backend."""
+def _check_stage_extras(stage, launch: Launch) -> None:
+    """The stage's guards under this launch (guards/support.py), and what a stage names beyond its data:
+    a reference folder, rewards, a rollout backend."""
     where = f"stage {stage.name}"
-    guard = getattr(stage, "guard", None)
-    if guard is not None and guard.method in WHOLE_WEIGHT_GUARDS and zero_stage() == 3:
-        raise UserError(f"{where}: guard.method {guard.method} does not run under DeepSpeed ZeRO-3 (it needs "
-                        "each weight whole on every rank); launch with recipes/launch/zero2.yaml or ddp.yaml")
+    for refused in launch_refusals(stage, launch):
+        raise UserError(f"{where}: {refused}")
     for path in stage.merge.held_out.values() if stage.merge is not None else ():
         check_source(DataSource(path=path), EVAL_SHAPES)  # the merge guard's held-out rows: {prompt, answer}
     references = {"reference": getattr(stage, "reference", None),

@@ -2,10 +2,14 @@
 
 Run as part of a recipe: `cpt run recipes/quickstart.yaml`. With beta > 0 (our default 0.04) TRL loads
 the reference from the starting model's folder (LoRA: the adapter-disabled model), which is lineage's
-default reference. An optional RFT filter (rft_filter.py) first drops prompts with no learning signal.
+default reference. An optional RFT filter (rft_filter.py) first drops prompts with no learning signal; it runs
+before GRPOConfig exists, since under DeepSpeed ZeRO-3 that config makes transformers load every model
+partitioned, which the filter's per-rank sampling model must not be.
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 from cpt.data.rows import PROMPT_SHAPES, load_rows
 from cpt.rewards import load_rewards
@@ -23,11 +27,10 @@ def run(ctx: StageContext) -> StageResult:
     tokenizer = load_tokenizer(ctx)
     rewards, weights = load_rewards(spec.rewards)
     kind_defaults = {"beta": DEFAULT_BETA, "reward_weights": weights, **grpo_generation_args(spec.rollout)}
-    args = trainer_config(GRPOConfig, ctx, kind_defaults=kind_defaults)
     dataset = load_rows(spec.data, PROMPT_SHAPES)
     if spec.filter is not None:
-        dataset = filter_dataset(ctx, dataset, rewards, args.max_completion_length, args.temperature,
-                                 args.chat_template_kwargs)
+        dataset = filter_dataset(ctx, dataset, rewards, *_generation_settings(GRPOConfig, spec.train))
+    args = trainer_config(GRPOConfig, ctx, kind_defaults=kind_defaults)
     trainer = build_trainer(
         GRPOTrainer, ctx, load_model(ctx), tokenizer,
         reward_funcs=rewards,
@@ -36,3 +39,11 @@ def run(ctx: StageContext) -> StageResult:
         peft_config=lora_config(spec.peft),
     )
     return train_and_save(trainer, tokenizer, ctx)
+
+
+def _generation_settings(config_cls, train: dict) -> tuple:
+    """(max_completion_length, temperature, chat_template_kwargs) as the stage's GRPOConfig will hold them:
+    the recipe's, else TRL's defaults (read from the dataclass, without making the config)."""
+    defaults = {field.name: field.default for field in dataclasses.fields(config_cls)}
+    return tuple(train.get(name, defaults[name]) for name in ("max_completion_length", "temperature",
+                                                              "chat_template_kwargs"))

@@ -7,18 +7,37 @@ The rollouts and the reward calls are the ones GRPO training makes (TRL 1.16's G
 rendered with the chat template, completions as assistant messages, completion_ids up to the first eos.
 Success is judged on the correctness rewards alone (FilterSpec says which, and why).
 
+Every process takes part: each samples its share of the prompts (every N-th), the scores are gathered,
+and all end with the same kept set. It runs before the stage's trainer config exists, so under DeepSpeed
+ZeRO-3 each rank loads the model whole, not through transformers' partitioned loading (whose collectives
+would wait for ranks that are not loading). With several processes the rollouts use transformers generate
+on every rank, whatever `rollout.backend` says: one vLLM engine per rank beside the training job is not
+something we can run or test here (TRL's own vLLM generation still serves training).
+
 The decision, with counts and each dropped prompt's reason, is written to STAGE_DIR/rft_filter.json
 and reused when the stage resumes.
 """
 
 from __future__ import annotations
 
+import logging
+
+from cpt.core.memory import release_memory
 from cpt.errors import UserError
 from cpt.rewards import reward_values
 from cpt.rollouts import make_rollouts
 from cpt.rollouts.prompts import is_chat
 from cpt.runner.atomic import atomic_write_json, read_json
-from cpt.runner.distributed import is_main_process, wait_for_everyone
+from cpt.runner.distributed import (
+    any_process,
+    gather_objects,
+    is_main_process,
+    num_processes,
+    process_index,
+    wait_for_everyone,
+)
+
+logger = logging.getLogger(__name__)
 
 FILTER_FILE = "rft_filter.json"
 ALL_FAILED, ALL_SUCCEEDED = "all rollouts failed", "all rollouts succeeded"
@@ -40,11 +59,13 @@ def filter_decisions(rewards: list[list[float]], success_reward: float, drop_all
 
 def filter_dataset(ctx, dataset, rewards, max_new_tokens: int, temperature: float,
                    chat_template_kwargs: dict | None = None):
-    """`dataset` without the prompts the filter drops (computed on the main process, once per stage)."""
+    """`dataset` without the prompts the filter drops (computed by every process together, once per stage).
+    A collective: every process calls it, before the stage's trainer config is made."""
     path = ctx.stage_dir / FILTER_FILE
-    if is_main_process() and not path.is_file():
-        generation = (max_new_tokens, temperature, chat_template_kwargs)
-        atomic_write_json(path, _decide(ctx, dataset, rewards, generation))
+    if any_process(not path.is_file()):
+        record = _decide(ctx, dataset, rewards, (max_new_tokens, temperature, chat_template_kwargs))
+        if is_main_process():
+            atomic_write_json(path, record)
     wait_for_everyone()
     record = read_json(path)
     if not record["kept_indices"]:
@@ -59,23 +80,51 @@ def _decide(ctx, dataset, rewards, generation: tuple) -> dict:
     spec = ctx.spec.filter
     max_new_tokens, temperature, chat_template_kwargs = generation
     prompts = list(dataset["prompt"])  # a datasets Column, not a list
-    groups = make_rollouts(ctx.spec.rollout, ctx.input_model, ctx.trust_remote_code).sample_completions(
-        prompts, spec.rollouts, max_new_tokens, temperature, chat_template_kwargs
-    )
+    mine = shard(len(prompts), process_index(), num_processes())
     judged = ctx.spec.success_reward_indices()
-    scores = [_success_scores(rewards, judged, dataset[i], group) for i, group in enumerate(groups)]
+    scores: dict[int, list[float]] = {}
+    if mine:
+        rollouts = make_rollouts(_rollout_spec(ctx.spec.rollout), ctx.input_model, ctx.trust_remote_code)
+        groups = rollouts.sample_completions([prompts[i] for i in mine], spec.rollouts, max_new_tokens, temperature,
+                                             chat_template_kwargs)
+        del rollouts  # the sampling model: freed before the stage loads its own
+        release_memory()
+        scores = {i: _success_scores(rewards, judged, dataset[i], group) for i, group in zip(mine, groups)}
+    scores = unshard(gather_objects(scores), len(prompts))
     decisions = filter_decisions(scores, spec.success_reward, spec.drop_all_succeeded)
     return {
         "rollouts": spec.rollouts,
         "success_reward": spec.success_reward,
         "success_rewards": [ctx.spec.rewards[i].name for i in judged],
         "prompts": len(prompts),
+        "processes": num_processes(),  # the rollouts were spread over this many processes
         "kept": decisions.count(None),
         "dropped_all_failed": decisions.count(ALL_FAILED),
         "dropped_all_succeeded": decisions.count(ALL_SUCCEEDED),
         "kept_indices": [i for i, d in enumerate(decisions) if d is None],
         "dropped": [{"index": i, "prompt": prompts[i], "reason": d} for i, d in enumerate(decisions) if d],
     }
+
+
+def shard(count: int, rank: int, processes: int) -> list[int]:
+    """The prompt indices process `rank` samples: every `processes`-th, from its rank on."""
+    return list(range(rank, count, processes))
+
+
+def unshard(parts: list[dict[int, list[float]]], count: int) -> list[list[float]]:
+    """Every process's {prompt index: scores}, as one list in prompt order (each index exactly once)."""
+    merged = {index: scores for part in parts for index, scores in part.items()}
+    if sorted(merged) != list(range(count)):
+        raise RuntimeError(f"RFT filter: gathered scores for {len(merged)} of {count} prompts")
+    return [merged[i] for i in range(count)]
+
+
+def _rollout_spec(spec):
+    """The rollout backend for the filter: the stage's, but transformers generate under several processes."""
+    if spec.backend == "vllm" and num_processes() > 1:
+        logger.info("RFT filter: %d processes, so its rollouts use transformers generate on each", num_processes())
+        return spec.model_copy(update={"backend": "hf"})
+    return spec
 
 
 def _success_scores(rewards, judged: list[int], row: dict, group) -> list[float]:

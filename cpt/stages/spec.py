@@ -12,6 +12,7 @@ from pydantic import Field, field_validator, model_validator
 
 from cpt.guards.config import ADAPTER_GUARDS, GuardSpec
 from cpt.guards.merge_config import MergeSpec
+from cpt.guards.support import schema_refusal
 from cpt.recipe.base import FolderName, PeftSpec, StrictModel
 from cpt.recipe.trainer_args import check_trainer_args
 
@@ -43,9 +44,9 @@ class StageSpec(StrictModel):
             return self
         if guard.method in ADAPTER_GUARDS and self.peft is not None:
             raise ValueError(f"guard: {guard.method} sets which weights train; remove peft: from this stage")
-        if guard.method == "kl_anchor" and self.kind not in ("sft", "cpt"):
-            raise ValueError(f"guard: kl_anchor is for sft and cpt stages; a {self.kind} stage anchors "
-                             "to its reference already (train.beta)")
+        refused = schema_refusal(guard.method, self.kind)  # the support table (guards/support.py)
+        if refused:
+            raise ValueError(refused)
         return self
 
     def earlier_data_sections(self) -> dict[str, Any]:

@@ -112,7 +112,23 @@ def train_and_save(trainer, tokenizer, ctx: StageContext) -> StageResult:
     metrics = {k: v for k, v in output.metrics.items() if isinstance(v, (int, float))}
     if ctx.resume_from:
         metrics["train_loss"] = _logged_mean_loss(trainer.state.log_history, metrics.get("train_loss"))
-    return StageResult(global_step=trainer.state.global_step, metrics=metrics)
+    result = StageResult(global_step=trainer.state.global_step, metrics=metrics)
+    _release(trainer)
+    return result
+
+
+def _release(trainer) -> None:
+    """Drop what the trainer's accelerator keeps of the stage (its model, optimizer, scheduler and dataloader
+    lists; the DeepSpeed engine, destroyed), as accelerate's `free_memory` does but without its garbage
+    collection, which would find the trainer still alive: the runner collects once the trainer is gone
+    (runner/lineage.py), a full collection costing ~0.3 s in a process holding the training libraries."""
+    accelerator = trainer.accelerator
+    wrapped = getattr(accelerator, "deepspeed_engine_wrapped", None)
+    if wrapped is not None:
+        wrapped.engine.destroy()
+        accelerator.deepspeed_engine_wrapped = None
+    for kept in (accelerator._models, accelerator._optimizers, accelerator._schedulers, accelerator._dataloaders):
+        kept.clear()
 
 
 def _logged_mean_loss(log_history: list[dict], fallback):
@@ -146,8 +162,12 @@ def _save_final(trainer, tokenizer, ctx: StageContext) -> None:
                 guard.write_files(model, tmp)  # before merging: O-LoRA reads its adapter's A matrices
             if merging:
                 model.merge_and_unload().save_pretrained(tmp)
-    if not merging:
+    if not merging and zero_stage() == 3:
         trainer.save_model(str(tmp))  # gathers ZeRO-3 shards itself (zero3_save_16bit_model)
+    elif not merging and is_main_process():
+        # Whole weights on every rank. Not the Trainer's save: under ZeRO-2 it hands save_pretrained DeepSpeed's
+        # state dict, and a tied lm_head is then written as a weight of its own, which the start lacks.
+        model.save_pretrained(tmp)
     if is_main_process():
         tokenizer.save_pretrained(tmp)
         carry_forward(ctx.input_model, tmp)  # guards' memory of earlier stages that this stage did not rewrite

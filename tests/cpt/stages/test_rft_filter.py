@@ -15,7 +15,15 @@ from cpt.rewards import load_rewards
 from cpt.runner.run import run_recipe
 from cpt.stages.context import StageContext
 from cpt.stages.grpo_config import GRPOStageSpec
-from cpt.stages.rft_filter import ALL_FAILED, ALL_SUCCEEDED, FILTER_FILE, filter_dataset, filter_decisions
+from cpt.stages.rft_filter import (
+    ALL_FAILED,
+    ALL_SUCCEEDED,
+    FILTER_FILE,
+    filter_dataset,
+    filter_decisions,
+    shard,
+    unshard,
+)
 from tests.helpers import write_recipe
 
 PROMPTS = ["always 1 =", "never 2 =", "mixed 3 =", "always 4 =", "mixed 5 =", "never 6 ="]
@@ -31,6 +39,29 @@ def test_decisions_on_a_constructed_matrix():
     assert filter_decisions(rewards, 1.0, drop_all_succeeded=True) == [
         ALL_FAILED, None, ALL_SUCCEEDED, ALL_FAILED, ALL_SUCCEEDED,
     ]
+
+
+def test_ranks_share_the_prompts_and_their_scores_come_back_in_order():
+    """Each of 3 ranks samples every third prompt; the gathered scores are the prompts' in order, whatever the
+    order the ranks' parts arrive in, and a prompt no rank scored is an error (not a silently shorter list)."""
+    parts = [shard(7, rank, 3) for rank in range(3)]
+    assert parts == [[0, 3, 6], [1, 4], [2, 5]]
+    gathered = [{i: [float(i)] for i in part} for part in reversed(parts)]
+    assert unshard(gathered, 7) == [[float(i)] for i in range(7)]
+    assert shard(2, 2, 3) == []  # more ranks than prompts: a rank with none
+    with pytest.raises(RuntimeError, match="5 of 7 prompts"):
+        unshard(gathered[1:], 7)  # rank 2's part lost
+
+
+def test_several_processes_sample_with_transformers_generate(monkeypatch):
+    """One vLLM engine per rank beside the training job is not run; each rank samples with generate instead."""
+    from cpt.rollouts import RolloutSpec
+    from cpt.stages.rft_filter import _rollout_spec
+
+    for processes, backend in ((1, "vllm"), (2, "hf")):
+        monkeypatch.setattr("cpt.stages.rft_filter.num_processes", lambda processes=processes: processes)
+        assert _rollout_spec(RolloutSpec(backend="vllm")).backend == backend
+    assert _rollout_spec(RolloutSpec(backend="hf")).backend == "hf"
 
 
 def test_prepass_drops_exactly_the_constant_prompts(toy_dir, tmp_path):
