@@ -4,8 +4,8 @@
     info = write_corpus(Path("/tmp/corpus/parts"), gigabytes=2.1)   # part-00000.parquet ... (reused if there)
     write_single_file(info["files"], Path("/tmp/corpus/all.parquet"))  # the same rows in one file
 
-Documents are 2 to 6 documents of the embedded toy domains (stories and facts, code, recipes, legal
-text) joined, drawn with a seed per file, so the toy tokenizer reads text like what it was trained on.
+Documents are 5 to 14 documents of the embedded toy domains (stories and facts, code, recipes, legal
+text) joined (about 3 KB each, as in fineweb-edu), drawn with a seed per file, so the toy tokenizer reads text like what it was trained on.
 Columns mimic a web corpus (`id`, `url`, `text`) so that reading only `text` is visible. Files are
 written uncompressed: their bytes on disk are the text the loaders have to hold or map.
 """
@@ -33,7 +33,7 @@ def document_pool(seed: int = 0) -> list[str]:
 def write_corpus(folder: Path, gigabytes: float, files: int = 16, seed: int = 0) -> dict:
     """Write `files` Parquet files holding `gigabytes` GB of text in all; reuse them when a corpus with the
     same settings is there (corpus.json). Returns the corpus' description."""
-    settings = {"gigabytes": gigabytes, "files": files, "seed": seed, "version": 1}
+    settings = {"gigabytes": gigabytes, "files": files, "seed": seed, "version": 2}
     described = folder / "corpus.json"
     if described.is_file() and json.loads(described.read_text()).get("settings") == settings:
         info = json.loads(described.read_text())
@@ -59,7 +59,7 @@ def _write_file(path: Path, pool: list[str], target_bytes: float, rng: np.random
     count = size = 0
     with pq.ParquetWriter(path, SCHEMA, compression="none") as writer:
         while size < target_bytes:
-            texts = ["\n\n".join(pool[j] for j in rng.integers(0, len(pool), rng.integers(2, 7)))
+            texts = ["\n\n".join(pool[j] for j in rng.integers(0, len(pool), rng.integers(5, 15)))
                      for _ in range(ROW_GROUP)]
             ids = list(range(first_id + count, first_id + count + len(texts)))
             urls = [f"https://example.org/doc/{i}" for i in ids]

@@ -1,25 +1,30 @@
 """A cpt domain of several GB: peak memory and time to the first training step, with and without `cpt prepare`.
 
     OMP_NUM_THREADS=1 PYTHONPATH=$PWD python benchmarks/corpus_scale.py [--dir DIR] [--gigabytes 2.1]
-        [--share 0.2] [--old-ref 441c8b7] [--skip whole_cold old_rows] [--keep] [--out benchmarks/results]
+        [--share 0.1] [--old-ref 441c8b7] [--skip old_rows] [--with-whole-cold] [--keep] [--out benchmarks/results]
 
 Writes a deterministic multi-file Parquet corpus (benchmarks/corpus_files.py: 16 uncompressed files,
 2.1 GB of text by default) under --dir (default: a temporary folder, deleted afterwards unless --keep),
 then runs one cpt stage of the embedded toy model on it (a few steps: what is measured is the way to the
 first one) as `python -m cpt` processes, each measured with its whole process tree (benchmarks/tree_memory.py):
 
-    rows_prepare   `cpt prepare`, then `cpt run`: the domain with max_examples = --share of the rows (as the
-                   cluster recipe takes 2M of fineweb-edu sample-10BT's 9.7M documents, ~20%)
+    rows_prepare   `cpt prepare`, then `cpt run`: the domain with max_examples = --share of the rows (the
+                   cluster recipe takes 2M of fineweb-edu sample-10BT's 9.7M documents, ~20%; 10% here keeps
+                   the run near an hour on 2 shared cores)
     rows_cold      `cpt run` alone on the same domain, nothing cached
     whole_prepare  `cpt prepare`, then `cpt run`: the whole corpus
-    whole_cold     `cpt run` alone on the whole corpus
+    whole_cold     `cpt run` alone on the whole corpus (only with --with-whole-cold: its time to the first step
+                   is prepare's plus a run after it, another hour of tokenising here)
     old_rows       the code before Parquet was memory-mapped (`git archive` of --old-ref), on the same rows of
                    the corpus as one Parquet file (it read single files only): read whole into Python rows,
                    max_examples selected afterwards, tokenised in memory
+    old_half       the same on a file of the corpus' first half (the whole corpus in one in-memory string
+                   column passes 2 GB, which that code does not survive: see the result)
 
 Every configuration has its own `datasets` cache and run directory (nothing carries over but the OS page
 cache), tokenises with --threads tokenizer threads (RAYON_NUM_THREADS) and runs torch on one thread.
-Prints a table and writes corpus_scale.json to --out and to docs/results/.
+Prints a table and writes corpus_scale.json to --out and to docs/results/ (--merge: over the runs of the
+JSON already in --out, e.g. to add configurations measured later on the same deterministic corpus).
 """
 
 from __future__ import annotations
@@ -39,7 +44,7 @@ from corpus_files import write_corpus, write_single_file
 from tree_memory import measure
 
 REPO = Path(__file__).resolve().parents[1]
-CONFIGS = ("rows_prepare", "rows_cold", "whole_prepare", "whole_cold", "old_rows")
+CONFIGS = ("rows_prepare", "rows_cold", "whole_prepare", "whole_cold", "old_rows", "old_half")
 FIRST_STEP = r"""['"]loss['"]\s*:"""  # the Trainer's log line of step 1 (logging_steps: 1)
 MODE_DEFAULTS = {"quick": {"gigabytes": 2.1}, "full": {"gigabytes": 8.0}}
 
@@ -72,7 +77,10 @@ def run_config(name: str, data: dict, work: Path, source: Path, env: dict, steps
               "datasets_cache_gb": _size_gb(folder / "hf-datasets"),
               "token_cache_gb": _size_gb(folder / "runs" / name / "cache" / "tokens")}
     for log in folder.glob("*.log"):  # kept with the result: the tail says what went wrong, if anything
-        result.setdefault("log_tails", {})[log.stem] = log.read_text(errors="replace")[-1500:]
+        text = log.read_text(errors="replace")
+        result.setdefault("log_tails", {})[log.stem] = text[-800:]
+        if steps_run[log.stem]["returncode"] != 0:
+            result["error"] = [line for line in text.splitlines() if line.strip()][-1][:300]
     shutil.rmtree(folder, ignore_errors=True)
     return result
 
@@ -106,7 +114,9 @@ def table(results: dict[str, dict], rows_taken: int) -> list[dict]:
     def step(config: str, which: str, key: str):
         return results.get(config, {}).get("steps", {}).get(which, {}).get(key)
 
-    old, old_name = "old_rows", "before: one file read whole into Python rows"
+    old = "old_rows" if step("old_rows", "run", "seconds_to_first") is not None else "old_half"
+    old_name = ("before: the corpus as one file, read whole into Python rows" if old == "old_rows" else
+                "before: the corpus' first half as one file (the whole one fails), read whole into Python rows")
     lines = []
     for config, label in (("rows_prepare", "after cpt prepare"), ("rows_cold", "without cpt prepare")):
         what = f"{rows_taken} rows, {label}"
@@ -129,6 +139,11 @@ def table(results: dict[str, dict], rows_taken: int) -> list[dict]:
               row("whole corpus, cpt prepare: peak RSS", step("whole_prepare", "prepare", "peak_rss_gb"), unit="GB"),
               row("whole corpus, cpt prepare: peak anonymous memory",
                   step("whole_prepare", "prepare", "peak_anon_gb"), unit="GB")]
+    failed = results.get("old_rows", {}).get("error")
+    if failed:
+        lines.append(row("before, the whole corpus as one file: peak RSS until it failed",
+                         step("old_rows", "run", "peak_rss_gb"), unit="GB",
+                         note=f"failed after {step('old_rows', 'run', 'seconds')} s: {failed[:120]}"))
     return [line for line in lines if line["ours"] is not None]
 
 
@@ -137,13 +152,17 @@ def main() -> None:
     add_common_args(parser)
     parser.add_argument("--dir", type=Path, default=None, help="where the corpus and the runs go (default: a temp dir)")
     parser.add_argument("--gigabytes", type=float, help="text in the corpus")
-    parser.add_argument("--share", type=float, default=0.2, help="max_examples as a share of the corpus' rows")
+    parser.add_argument("--share", type=float, default=0.1, help="max_examples as a share of the corpus' rows")
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1, help="tokenizer threads (RAYON_NUM_THREADS)")
     parser.add_argument("--old-ref", default="441c8b7", help="the commit whose data loading is the reference")
     parser.add_argument("--skip", nargs="*", choices=CONFIGS, default=[])
+    parser.add_argument("--with-whole-cold", action="store_true", help="also run whole_cold")
     parser.add_argument("--keep", action="store_true", help="keep the corpus (in --dir) for another run")
+    parser.add_argument("--merge", action="store_true", help="keep the other runs of the JSON already in --out")
     args = parse_with_mode(parser, MODE_DEFAULTS)
+    if not args.with_whole_cold:
+        args.skip.append("whole_cold")
     work = args.dir or Path(tempfile.mkdtemp(prefix="corpus-scale-"))
     try:
         result = measure_all(args, work)
@@ -168,10 +187,13 @@ def measure_all(args, work: Path) -> dict:
              "rows_cold": ({"path": folder, "max_examples": rows_taken}, REPO, False),
              "whole_prepare": ({"path": folder}, REPO, True),
              "whole_cold": ({"path": folder}, REPO, False)}
-    if "old_rows" not in args.skip:
-        single = write_single_file(corpus["files"], work / "corpus-one-file.parquet")
-        plans["old_rows"] = ({"path": str(single), "max_examples": rows_taken}, old_source(args.old_ref, work), False)
-    results = {}
+    for name, parts, file_name in (("old_rows", corpus["files"], "corpus-one-file.parquet"),
+                                   ("old_half", corpus["files"][: len(corpus["files"]) // 2], "corpus-half.parquet")):
+        if name not in args.skip:
+            single = write_single_file(parts, work / file_name)
+            plans[name] = ({"path": str(single), "max_examples": rows_taken}, old_source(args.old_ref, work), False)
+    earlier = args.out / "corpus_scale.json"
+    results = json.loads(earlier.read_text())["runs"] if args.merge and earlier.is_file() else {}
     for name, (data, source, prepare) in plans.items():
         if name not in args.skip:
             print(f"== {name}", flush=True)
