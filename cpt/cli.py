@@ -3,8 +3,12 @@
     cpt run RECIPE [key.path=value ...] [--until STAGE] [--no-eval]
                                            run (or resume) every stage, evaluate, print the matrix
     cpt plan RECIPE [key.path=value ...]   validate and show what would run
+    cpt prepare RECIPE [key.path=value ...]
+                                           tokenise the cpt stages' domains into the run's token cache (and
+                                           fetch other datasets) before any stage runs: a CPU job
     cpt slurm RECIPE [key.path=value ...] --nodes N [--gpus-per-node G] [--partition P] [--time T] [--mem M] [--submit]
                                            write (and submit) the run as chained sbatch jobs under RUN_DIR/slurm
+                                           (first a `cpt prepare` CPU job when cpt stages read big data)
     cpt slurm status RUN_DIR               the run's Slurm jobs and each stage's status
     cpt eval RUN_DIR [--stage S ...] [--tasks T ...]   evaluate a run's checkpoints (cached), as its own job
     cpt report RUN_DIR                     write RUN_DIR/report/index.html and report.md
@@ -62,7 +66,8 @@ def _tell(message: str) -> None:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cpt", description="Continual post-training from one YAML recipe.")
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
-    for name, handler, text in (("run", _cmd_run, "run a recipe"), ("plan", _cmd_plan, "show what would run")):
+    for name, handler, text in (("run", _cmd_run, "run a recipe"), ("plan", _cmd_plan, "show what would run"),
+                                ("prepare", _cmd_prepare, "tokenise the data the stages will read, before they run")):
         command = commands.add_parser(name, help=text)
         command.add_argument("recipe", help="a YAML recipe, e.g. recipes/quickstart.yaml")
         command.add_argument("overrides", nargs="*", metavar="key.path=value")
@@ -110,6 +115,12 @@ def _add_slurm_parser(commands) -> None:
     slurm.add_argument("--mem", default="0", help="memory per node for stage jobs (default 0: all of it), e.g. 500G")
     slurm.add_argument("--cpus-per-task", type=int, default=None,
                        help="CPUs of the one task per node (default: all the node's CPUs the job holds)")
+    slurm.add_argument("--prepare", action=argparse.BooleanOptionalAction, default=None,
+                       help="a CPU job running `cpt prepare` before the stages (default: when a cpt stage reads "
+                            "a local or datasets domain)")
+    slurm.add_argument("--prepare-partition", default=None, help="the prepare job's partition (default: --partition)")
+    slurm.add_argument("--prepare-cpus", type=int, default=8, help="CPUs of the prepare job (the tokenizer's threads)")
+    slurm.add_argument("--prepare-mem", default="32G", help="memory of the prepare job")
     slurm.add_argument("--submit", action="store_true", help="submit the jobs with sbatch (else only write them)")
     slurm.set_defaults(handler=_cmd_slurm)
 
@@ -128,6 +139,22 @@ def _cmd_plan(args) -> int:
     recipe, _ = _load(args)
     preflight(recipe)
     print(describe_plan(recipe))
+    return 0
+
+
+def _cmd_prepare(args) -> int:
+    from cpt.runner.preflight import preflight
+
+    recipe, _ = _load(args)
+    preflight(recipe)
+    from cpt.runner.prepare import prepare_recipe
+    from cpt.runner.run import run_dir_of
+    from cpt.runner.storage import reported_storage_errors
+
+    _quiet_library_progress()
+    with reported_storage_errors(run_dir_of(recipe)):  # a full disk: exit 74, as for `cpt run`
+        for line in prepare_recipe(recipe):
+            print(line)
     return 0
 
 
@@ -169,7 +196,8 @@ def _cmd_slurm(args) -> int:
 
     recipe, _ = _load(args)
     shape = ClusterShape(args.nodes, args.gpus_per_node, args.procs_per_node, args.partition, args.time,
-                         args.launch, args.grace, args.exclusive, args.mem, args.cpus_per_task)
+                         args.launch, args.grace, args.exclusive, args.mem, args.cpus_per_task, args.prepare,
+                         args.prepare_partition, args.prepare_cpus, args.prepare_mem)
     run_dir = run_dir_of(recipe).resolve()
     jobs = write_scripts(recipe, Path(args.recipe), args.overrides, run_dir, shape)
     print(f"wrote {len(jobs)} job scripts in {run_dir / 'slurm'}: " + ", ".join(job.path.name for job in jobs))

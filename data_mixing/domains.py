@@ -13,6 +13,7 @@ the split does not depend on the run's seed, so every run and every rank holds o
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -52,17 +53,27 @@ class TokenDomain:
         return values[offsets[local] : offsets[local + 1]]
 
 
-def tokenize_texts(rows: Dataset, tokenizer, name: str) -> Dataset:
-    """`{"text"}` rows -> `{"input_ids"}` rows, each ending with EOS (the document separator)."""
+def tokenize_texts(rows: Dataset, tokenizer, name: str, cache_file: Path | None = None) -> Dataset:
+    """`{"text"}` rows -> `{"input_ids"}` rows (int32), each ending with EOS (the document separator).
+
+    With `cache_file`, the ids are written there in batches (to a temporary file, renamed when complete)
+    and come back memory-mapped: memory stays bounded whatever the domain's size."""
     if len(rows) == 0:
         raise UserError(f"domain '{name}': no rows (an empty domain cannot be sampled)")
+    from datasets import Features, List, Value
+
     eos = tokenizer.eos_token_id
 
     def encode(batch):
         encoded = tokenizer(batch["text"])["input_ids"]
         return {"input_ids": [ids if ids[-1:] == [eos] else ids + [eos] for ids in encoded]}
 
-    return rows.map(encode, batched=True, remove_columns=rows.column_names)
+    features = Features({"input_ids": List(Value("int32"))})  # half of int64's bytes; any vocabulary fits
+    if cache_file is None:
+        return rows.map(encode, batched=True, remove_columns=rows.column_names, features=features)
+    # The cache file's name is the fingerprint: `datasets` would otherwise hash the tokenizer to make one.
+    return rows.map(encode, batched=True, remove_columns=rows.column_names, features=features,
+                    cache_file_name=str(cache_file), new_fingerprint=cache_file.stem, desc=f"tokenising {name}")
 
 
 def split_held_out(name: str, docs: Dataset, max_length: int, sequences: int) -> TokenDomain:
@@ -88,7 +99,10 @@ def build_domains(
     rows: dict[str, Dataset], tokenizer, max_length: int, held_out_sequences: int
 ) -> list[TokenDomain]:
     """Tokenise every domain once and split off its held-out sequences, in the order given."""
-    return [
-        split_held_out(name, tokenize_texts(texts, tokenizer, name), max_length, held_out_sequences)
-        for name, texts in rows.items()
-    ]
+    return split_domains({name: tokenize_texts(texts, tokenizer, name) for name, texts in rows.items()},
+                         max_length, held_out_sequences)
+
+
+def split_domains(docs: dict[str, Dataset], max_length: int, held_out_sequences: int) -> list[TokenDomain]:
+    """Domains from `{"input_ids"}` rows already tokenised (e.g. read from a token cache), in the order given."""
+    return [split_held_out(name, tokens, max_length, held_out_sequences) for name, tokens in docs.items()]

@@ -1,9 +1,13 @@
 """Read a recipe's `DataSource` into a `datasets.Dataset`, checking every row's shape.
 
-Local files are read by us (not `load_dataset`) so that a broken line is reported as
-`FILE:LINE: what is wrong`, before any training starts.
+Local JSONL, JSON and text files are read by us (not `load_dataset`) so that a broken line is reported
+as `FILE:LINE: what is wrong`, before any training starts. Parquet (a file, a directory or a glob of
+many) is checked from its schema and loaded as memory-mapped Arrow (cpt/data/parquet.py), and a
+`datasets` source with `max_examples` is streamed up to that many rows (cpt/data/streamed.py): a
+corpus of several GB costs bounded memory.
 
     rows = load_rows(DataSource(path="data.jsonl"), SFT_SHAPES)
+    rows = load_rows(DataSource(path="corpus/*.parquet", max_examples=100_000), TEXT_SHAPES)
 """
 
 from __future__ import annotations
@@ -16,54 +20,51 @@ from typing import Any
 from datasets import Dataset
 
 from cpt.data.encoding import decode_utf8
+from cpt.data.files import folder_stamps, is_parquet, local_files
+from cpt.data.shapes import (  # noqa: F401  (re-exported: the stages import the shapes from here)
+    EVAL_SHAPES,
+    PREFERENCE_SHAPES,
+    PROMPT_SHAPES,
+    SFT_SHAPES,
+    TEXT_OR_CHAT_FIELDS,
+    TEXT_SHAPES,
+    shape_of_columns,
+    shapes_text,
+)
 from cpt.errors import UserError
 from cpt.recipe.base import DataSource
 
-# A "shape" is a set of fields a row must have; a consumer accepts one of several shapes.
-SFT_SHAPES = (("prompt", "completion"), ("messages",), ("text",))
-TEXT_SHAPES = (("text",),)
-EVAL_SHAPES = (("prompt", "answer"),)
-PREFERENCE_SHAPES = (("prompt", "chosen", "rejected"), ("chosen", "rejected"))
-PROMPT_SHAPES = (("prompt", "answer"), ("prompt",))
-LOCAL_SUFFIXES = (".jsonl", ".json", ".parquet", ".txt")
-# Fields that hold text, or (conversational rows, as TRL takes them) a list of chat messages.
-TEXT_OR_CHAT_FIELDS = ("prompt", "completion", "chosen", "rejected")
 MAX_LISTED_NAME = 40  # a field name longer than this is cut in messages (a broken line can have a huge one)
 
 
 def load_rows(source: DataSource, shapes: tuple[tuple[str, ...], ...]) -> Dataset:
-    """All rows of `source` as a Dataset; every row has the fields of one shape (the first row's)."""
+    """All rows of `source` (its first `max_examples`) as a Dataset; every row has the fields of one shape."""
     if source.hf is not None:
-        dataset = _load_hub(source)
-        _check_columns(dataset.column_names, shapes, f"dataset '{source.hf}'")
-    else:
-        path = _local_path(source)
-        dataset = Dataset.from_list(list(_checked_rows(path, shapes)))
+        return _load_hub(source, shapes)
+    files = local_files(source)
+    if is_parquet(files):
+        from cpt.data.parquet import load_parquet
+
+        return load_parquet(files, shapes, source.max_examples)
+    dataset = Dataset.from_list(list(_checked_rows(files[0], shapes)))
     if source.max_examples is not None:
         dataset = dataset.select(range(min(source.max_examples, len(dataset))))
     return dataset
 
 
 def check_source(source: DataSource, shapes: tuple[tuple[str, ...], ...]) -> None:
-    """Preflight: read and check a local source fully without keeping it. Hub sources are not fetched."""
-    if source.hf is None:
-        for _ in _checked_rows(_local_path(source), shapes):
-            pass
+    """Preflight: check a local source without keeping it (Parquet: every file's schema; others: every row).
+    Hub sources are not fetched."""
+    if source.hf is not None:
+        return
+    files = local_files(source)
+    if is_parquet(files):
+        from cpt.data.parquet import check_parquet
 
-
-def _local_path(source: DataSource) -> Path:
-    if source.toy is not None:
-        from cpt.data.toy_sources import toy_path
-
-        return toy_path(source.toy, source.split)
-    path = Path(source.path)
-    if path.is_dir():
-        raise UserError(f"{path}: is a directory, not a data file")
-    if not path.is_file():
-        raise UserError(f"{path}: data file not found")
-    if path.suffix not in LOCAL_SUFFIXES:
-        raise UserError(f"{path}: unsupported data file type '{path.suffix}' (expected {', '.join(LOCAL_SUFFIXES)})")
-    return path
+        check_parquet(files, shapes)
+        return
+    for _ in _checked_rows(files[0], shapes):
+        pass
 
 
 def _checked_rows(path: Path, shapes) -> Iterator[dict[str, Any]]:
@@ -72,13 +73,13 @@ def _checked_rows(path: Path, shapes) -> Iterator[dict[str, Any]]:
     count = 0
     for where, row in _raw_rows(path):
         if not isinstance(row, dict):  # checked on every row: the first one fixes the shape only
-            raise UserError(f"{where}: expected a JSON object with {_shapes_text(shapes)}, got {type(row).__name__}")
+            raise UserError(f"{where}: expected a JSON object with {shapes_text(shapes)}, got {type(row).__name__}")
         shape = shape or _shape_of(row, shapes, where)
         _check_fields(row, shape, where, kinds)
         count += 1
         yield {f: row[f] for f in shape}
     if count == 0:
-        raise UserError(f"{path}: no rows (expected rows with {_shapes_text(shapes)})")
+        raise UserError(f"{path}: no rows (expected rows with {shapes_text(shapes)})")
 
 
 def _check_fields(row: dict, shape: tuple[str, ...], where: str, kinds: dict[str, tuple[str, str]]) -> None:
@@ -105,9 +106,6 @@ def _kind(value: Any) -> str:
 
 
 def _raw_rows(path: Path) -> Iterator[tuple[str, Any]]:
-    if path.suffix == ".parquet":
-        yield from _parquet_rows(path)
-        return
     if path.suffix == ".json":
         yield from _json_array_rows(path, decode_utf8(path.read_bytes(), str(path)))
         return
@@ -116,18 +114,6 @@ def _raw_rows(path: Path) -> Iterator[tuple[str, Any]]:
             line = decode_utf8(raw, str(path), first_line=lineno)
             if line.strip():
                 yield f"{path}:{lineno}", _parse_line(path, lineno, line)
-
-
-def _parquet_rows(path: Path) -> Iterator[tuple[str, Any]]:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    try:
-        table = pq.read_table(path)
-    except (pa.ArrowException, OSError, ValueError) as exc:
-        raise UserError(f"{path}: not a readable Parquet file ({str(exc)[:200]})") from None
-    for i, row in enumerate(table.to_pylist()):
-        yield f"{path}: row {i + 1}", row
 
 
 def _parse_line(path: Path, lineno: int, line: str) -> Any:
@@ -161,7 +147,7 @@ def _shape_of(row: dict, shapes, where: str) -> tuple[str, ...]:
         if all(f in row for f in shape):
             return shape
     found = ", ".join(_short_name(str(key)) for key in list(row)[:10]) + (", ..." if len(row) > 10 else "")
-    raise UserError(f"{where}: expected fields {_shapes_text(shapes)}; found {found or 'none'}")
+    raise UserError(f"{where}: expected fields {shapes_text(shapes)}; found {found or 'none'}")
 
 
 def _short_name(name: str) -> str:
@@ -195,19 +181,31 @@ def _chat_problem(field: str, messages: Any) -> str | None:
     return None
 
 
-def _shapes_text(shapes) -> str:
-    return " or ".join("/".join(shape) for shape in shapes)
-
-
-def _check_columns(columns: list[str], shapes, label: str) -> None:
-    if not any(all(f in columns for f in shape) for shape in shapes):
-        raise UserError(f"{label}: expected columns {_shapes_text(shapes)}; found {', '.join(columns)}")
-
-
-def _load_hub(source: DataSource) -> Dataset:
+def _load_hub(source: DataSource, shapes) -> Dataset:
+    """A `datasets` source; with `max_examples`, only the first that many rows are read (streamed)."""
     from datasets import load_dataset
 
+    from cpt.data.streamed import first_rows, open_stream
+
+    label = f"dataset '{source.hf}'"
+    request = {"path": source.hf, "name": source.subset, "split": source.split}
     try:
-        return load_dataset(source.hf, source.subset, split=source.split)
+        if source.max_examples is None:
+            dataset = load_dataset(**request)
+            _check_columns(dataset.column_names, shapes, label)
+            return dataset
+        columns = list(open_stream(request).features or {})
+        shape = _check_columns(columns, shapes, label) if columns else None
+        return first_rows(request, source.max_examples, identity={"files": folder_stamps(source.hf)},
+                          columns=list(shape) if shape else None)
+    except UserError:
+        raise
     except Exception as exc:  # noqa: BLE001 -- network, missing split, unknown name: one user message
-        raise UserError(f"dataset '{source.hf}' (split {source.split}): could not be loaded ({exc})") from None
+        raise UserError(f"{label} (split {source.split}): could not be loaded ({str(exc)[:300]})") from None
+
+
+def _check_columns(columns: list[str], shapes, label: str) -> tuple[str, ...]:
+    shape = shape_of_columns(columns, shapes)
+    if shape is None:
+        raise UserError(f"{label}: expected columns {shapes_text(shapes)}; found {', '.join(columns)}")
+    return shape

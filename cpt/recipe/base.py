@@ -35,8 +35,10 @@ class StrictModel(BaseModel):
 class DataSource(StrictModel):
     """Where a stage's examples come from. Exactly one of `path`, `hf` or `toy`."""
 
-    path: str | None = Field(None, description="local .jsonl, .json, .parquet or .txt file")
-    hf: str | None = Field(None, description="a `datasets` name (loaded with load_dataset)")
+    path: str | None = Field(None, description="local .jsonl, .json, .parquet or .txt file, or many Parquet "
+                             "files as one dataset: a directory (its *.parquet) or a glob pattern (corpus/*.parquet)")
+    hf: str | None = Field(None, description="a `datasets` name (loaded with load_dataset; streamed up to "
+                           "max_examples when that is set)")
     toy: str | None = Field(None, description="an embedded toy task or domain name")
     subset: str | None = Field(None, description="the `datasets` config name, with `hf`")
     split: str = "train"

@@ -14,6 +14,8 @@ from pathlib import Path
 
 from cpt.core.memory import release_memory
 from cpt.core.precision import choose_precision, count_parameters, emulated_bf16_warning
+from cpt.data.files import local_files
+from cpt.data.tokens import token_cache_dir
 from cpt.runner.atomic import is_complete, remove_partials
 from cpt.runner.checkpoints import discard_incomplete, latest_complete_checkpoint
 from cpt.runner.distributed import end_deepspeed_stage, is_main_process, wait_for_everyone
@@ -41,10 +43,17 @@ class StageOutcome:
 def stage_hash(spec, parent_hash: str) -> str:
     # Defaults left out: a field added to the schema later (with its default) keeps old runs valid.
     payload = spec.model_dump(mode="json", exclude=_NOT_HASHED, exclude_defaults=True)
-    payload["data_files"] = [file_digest(src.path) for src, _ in stage_sources(spec) if src.path]
+    payload["data_files"] = [_source_digest(src) for src, _ in stage_sources(spec) if src.path]
     if spec.merge is not None and spec.merge.held_out:  # the merge guard's held-out files decide its alpha
         payload["held_out_files"] = {task: file_digest(path) for task, path in sorted(spec.merge.held_out.items())}
     return config_hash(payload, parent_hash)
+
+
+def _source_digest(source) -> str | list[str]:
+    """A local source's content: one file's digest (as before directories and patterns were read), or each file's."""
+    files = local_files(source)
+    return file_digest(files[0]) if len(files) == 1 and files[0] == Path(source.path) else [
+        f"{path.name}:{file_digest(path)}" for path in files]
 
 
 def run_stage(
@@ -78,6 +87,7 @@ def run_stage(
         tokenizer_source=recipe.model.tokenizer if index == 0 else None,
         resume_from=resume_from,
         precision=precision,
+        token_cache=token_cache_dir(run_dir),
     )
     result = STAGE_RUNNERS[spec.kind](ctx)
     end_deepspeed_stage()

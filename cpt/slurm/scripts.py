@@ -1,5 +1,7 @@
 """Write a recipe's sbatch scripts from the templates in slurm/templates/: one job per stage (a
-multi-node `srun` + `accelerate launch`), an evaluation array over the checkpoints, a report job.
+multi-node `srun` + `accelerate launch`), an evaluation array over the checkpoints, a report job, and
+first, when a cpt stage reads a local or `datasets` domain, a CPU job that runs `cpt prepare` (the
+domains tokenised into the run's token cache before any GPU job starts; `--prepare`/`--no-prepare`).
 
     cpt slurm recipes/qwen2.5-7b-cluster.yaml --nodes 4 --gpus-per-node 8 --partition gpu --time 1-00:00:00
 
@@ -46,6 +48,10 @@ class ClusterShape:
     exclusive: bool = True  # whole nodes: no other job shares the CPUs, memory or GPUs of a stage's nodes
     mem: str = "0"  # per node; "0" is all the node's memory
     cpus_per_task: int | None = None  # the one task per node; default: all the node's CPUs allocated to the job
+    prepare: bool | None = None  # a `cpt prepare` job first; None: when a cpt stage reads a path or hf domain
+    prepare_partition: str | None = None  # default: `partition`
+    prepare_cpus: int = 8  # the tokenizer's threads
+    prepare_mem: str = "32G"  # tokenising streams in batches; the measured peak is far below (docs/data_at_scale.md)
 
     @property
     def processes(self) -> int:
@@ -54,7 +60,7 @@ class ClusterShape:
 
 @dataclass
 class JobScript:
-    name: str  # a stage name, "eval" or "report"
+    name: str  # a stage name, "prepare", "eval" or "report"
     path: Path
     array: bool = False
     depends_on: list[str] = field(default_factory=list)
@@ -79,6 +85,13 @@ def check_shape(shape: ClusterShape) -> None:
                         "0 = all of the node's memory)")
     if shape.cpus_per_task is not None and shape.cpus_per_task < 1:
         raise UserError("--cpus-per-task must be 1 or more")
+    if shape.prepare_partition is not None and not _PARTITION.match(shape.prepare_partition):
+        raise UserError(f"--prepare-partition {shape.prepare_partition!r}: expected a partition name "
+                        "(letters, digits, _ . , -)")
+    if shape.prepare_cpus < 1:
+        raise UserError("--prepare-cpus must be 1 or more")
+    if not _MEM.match(shape.prepare_mem) or shape.prepare_mem == "0":
+        raise UserError(f"--prepare-mem {shape.prepare_mem!r}: expected a size as Slurm takes it (e.g. 32G)")
 
 
 def time_limit_seconds(time: str) -> int:
@@ -119,6 +132,11 @@ def write_scripts(recipe: Recipe, recipe_path: Path, overrides: list[str], run_d
     folder = run_dir / "slurm"
     (folder / "logs").mkdir(parents=True, exist_ok=True)
     jobs: list[JobScript] = []
+    if shape.prepare if shape.prepare is not None else needs_prepare(recipe):
+        path = folder / "00-prepare.sbatch"
+        _render("prepare.sbatch", path, common, job_name=_job_name(recipe, "prepare"),
+                log_file=_q(f"{folder}/logs/prepare-%j.out"), **_prepare_values(shape))
+        jobs.append(JobScript("prepare", path))
     for spec in recipe.stages:
         path = folder / f"{len(jobs):02d}-{spec.name}.sbatch"
         _render("stage.sbatch", path, common, stage=_q(spec.name), job_name=_job_name(recipe, spec.name),
@@ -136,6 +154,22 @@ def write_scripts(recipe: Recipe, recipe_path: Path, overrides: list[str], run_d
         jobs += [JobScript("eval", eval_path, array=True, depends_on=[last_stage]),
                  JobScript("report", report_path, depends_on=["eval"])]
     return jobs
+
+
+def needs_prepare(recipe: Recipe) -> bool:
+    """Whether a cpt stage reads a domain worth a job of its own: a local file or a `datasets` source (the
+    embedded toy domains tokenise in seconds)."""
+    return any(d.data.toy is None for spec in recipe.stages if spec.kind == "cpt" for d in spec.domains)
+
+
+def _prepare_values(shape: ClusterShape) -> dict[str, str]:
+    partition = shape.prepare_partition or shape.partition
+    return {
+        "prepare_cpus": str(shape.prepare_cpus),
+        "prepare_mem": shape.prepare_mem,
+        "prepare_partition_directive": f"#SBATCH --partition={partition}" if partition
+        else "# (the cluster's default partition)",
+    }
 
 
 def _common_values(recipe: Recipe, recipe_path: Path, overrides: list[str], run_dir: Path,

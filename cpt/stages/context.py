@@ -25,6 +25,7 @@ class StageContext:
     tokenizer_source: Path | str | None = None  # default: the input model's folder
     resume_from: Path | None = None  # last complete checkpoint of an interrupted attempt
     precision: Precision | None = None  # chosen by the runner (core/precision.py); None: chosen from spec.train
+    token_cache: Path | None = None  # the run's token cache (cpt/data/tokens.py); None: tokenise in memory
 
     @property
     def checkpoint_dir(self) -> Path:

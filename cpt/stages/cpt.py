@@ -2,7 +2,9 @@
 are fixed or learned while training.
 
 Run as part of a recipe: `cpt run recipes/quickstart.yaml`. Domains (and replayed earlier data)
-are tokenised once and packed into `max_length` sequences by `data_mixing.MixtureStream`;
+are tokenised once and packed into `max_length` sequences by `data_mixing.MixtureStream`; the
+recipe's domains are read from the run's token cache, memory-mapped, when `cpt prepare` (or an
+earlier attempt) tokenised them, and written there otherwise (cpt/data/tokens.py);
 a `MixingCallback` updates the weights from held-out losses and saves the stream's exact state
 with every checkpoint; the weight trajectory goes to stages/NAME/mixture_weights.json.
 
@@ -18,9 +20,9 @@ from pathlib import Path
 
 from datasets import Dataset
 
-from cpt.data.rows import TEXT_SHAPES, load_rows
+from cpt.data.tokens import domain_tokens
 from cpt.errors import UserError
-from cpt.runner.distributed import is_main_process
+from cpt.runner.distributed import is_main_process, main_process_first
 from cpt.stages.context import StageContext, StageResult
 from cpt.stages.cpt_config import REPLAY_DOMAIN
 from cpt.stages.earlier_data import earlier_rows
@@ -28,7 +30,7 @@ from cpt.stages.rehearsal import rehearsal_metrics, rehearsal_rows
 from cpt.stages.rehearsal_config import REHEARSAL_DOMAIN
 from cpt.stages.training import build_trainer, load_model, load_tokenizer, lora_config, train_and_save, trainer_config
 from data_mixing.callback import MIXTURE_STATE, MixingCallback, compose, read_mixture_state
-from data_mixing.domains import build_domains
+from data_mixing.domains import split_domains, tokenize_texts
 from data_mixing.held_out import HeldOutEvaluator
 from data_mixing.learners import make_learner
 from data_mixing.stream import MixtureStream
@@ -58,11 +60,11 @@ def run(ctx: StageContext) -> StageResult:
 
     spec = ctx.spec
     tokenizer = load_tokenizer(ctx)
-    rows, fixed = _domain_rows(ctx)  # first: rehearsal generates with a whole model, before any ZeRO-3 config
+    extra, fixed = _extra_rows(ctx)  # first: rehearsal generates with a whole model, before any ZeRO-3 config
     args = trainer_config(SFTConfig, ctx, kind_defaults=CPT_DEFAULTS)
     if args.accelerator_config.split_batches:
         raise UserError(f"stage {spec.name}: train.accelerator_config.split_batches is not supported by cpt stages")
-    domains = build_domains(rows, tokenizer, args.max_length, spec.mixing.held_out())
+    domains = split_domains(_domain_docs(ctx, tokenizer, extra), args.max_length, spec.mixing.held_out())
     mixing = _mixing_callback(ctx, domains, fixed, args)
     if ctx.resume_from and restore_mixing(mixing, ctx.resume_from):
         args.ignore_data_skip = True  # the stream resumes itself; the Trainer must not skip batches too
@@ -91,11 +93,10 @@ def _model(ctx: StageContext):
     return get_peft_model(model, lora_config(ctx.spec.peft))
 
 
-def _domain_rows(ctx: StageContext) -> tuple[dict[str, Dataset], dict[str, float]]:
-    """Text rows per domain (replay as one more domain) and the fixed shares outside the learner."""
+def _extra_rows(ctx: StageContext) -> tuple[dict[str, Dataset], dict[str, float]]:
+    """Text rows of the domains beyond the recipe's (replay, rehearsal) and their fixed shares outside the learner."""
     spec = ctx.spec
-    rows = {d.name: load_rows(d.data, TEXT_SHAPES) for d in spec.domains}
-    fixed = {}
+    rows, fixed = {}, {}
     if spec.replay is not None:
         rows[REPLAY_DOMAIN] = earlier_rows(ctx, spec.replay, ("text",), "replay")
         fixed[REPLAY_DOMAIN] = spec.replay.ratio
@@ -103,6 +104,14 @@ def _domain_rows(ctx: StageContext) -> tuple[dict[str, Dataset], dict[str, float
         rows[REHEARSAL_DOMAIN] = rehearsal_rows(ctx, spec.rehearsal, "text")
         fixed[REHEARSAL_DOMAIN] = spec.rehearsal.ratio
     return rows, fixed
+
+
+def _domain_docs(ctx: StageContext, tokenizer, extra: dict[str, Dataset]) -> dict[str, Dataset]:
+    """Token ids per domain, the recipe's first (from the token cache; one process per node writes a
+    missing file while the others wait, then read it), then replay and rehearsal (tokenised in memory)."""
+    with main_process_first():
+        docs = {d.name: domain_tokens(d.data, tokenizer, d.name, ctx.token_cache) for d in ctx.spec.domains}
+    return docs | {name: tokenize_texts(rows, tokenizer, name) for name, rows in extra.items()}
 
 
 def _mixing_callback(ctx: StageContext, domains, fixed: dict[str, float], args) -> MixingCallback:

@@ -78,6 +78,13 @@ def _generated(spec: dict) -> bytes | None:
         return (first + big + ("" if spec.get("broken") else "}") + "\n").encode()
     if kind == "nested":  # brackets nested `depth` deep, after `prefix`
         return (spec.get("prefix", "") + "[" * spec["depth"] + "]" * spec["depth"] + "\n").encode()
+    if kind == "parquet":  # a Parquet file holding `rows`
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        buffer = pa.BufferOutputStream()
+        pq.write_table(pa.Table.from_pylist(spec["rows"]), buffer)
+        return buffer.getvalue().to_pybytes()
     raise ValueError(f"unknown generator {kind!r}")
 
 

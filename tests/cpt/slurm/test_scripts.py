@@ -2,7 +2,9 @@
 strings in the recipe path, the overrides or the run directory reach the command as plain arguments:
 the stage script is executed under bash with stand-in `srun` and `scontrol` (no cluster needed) and
 nothing injected runs. Stage jobs own whole nodes unless told otherwise, and only the USR1 sent before
-the time limit requeues a job; a TERM (scancel) stops it at a checkpoint and leaves it stopped.
+the time limit requeues a job; a TERM (scancel) stops it at a checkpoint and leaves it stopped. A cpt stage
+on a local or `datasets` domain gets a CPU job first that runs `cpt prepare` (executed here too: it fills
+the token cache), and the stages wait for it.
 Run: python -m pytest tests/cpt/slurm/test_scripts.py"""
 
 from __future__ import annotations
@@ -131,6 +133,8 @@ def test_only_the_time_limit_signal_requeues(tmp_path, stop_signal, requeued, st
     (["--launch", "zero9"], "--launch zero9: neither a config in recipes/launch/"),
     (["--mem", "lots"], "--mem 'lots': expected a size per node as Slurm takes it"),
     (["--cpus-per-task", "0"], "--cpus-per-task must be 1 or more"),
+    (["--prepare-cpus", "0"], "--prepare-cpus must be 1 or more"),
+    (["--prepare-mem", "0"], "--prepare-mem '0': expected a size"),
     (["--time", "10:00"], "--grace 600: the stop signal would come before the job starts working (--time 10:00 is 600 s)"),
 ])
 def test_bad_options_exit_2_before_writing(tmp_path, capsys, option, message):
@@ -154,3 +158,55 @@ def test_launch_configs_say_what_their_names_say():
         assert deepspeed["zero_stage"] == stage
         assert deepspeed["deepspeed_multinode_launcher"] == "standard"  # pdsh would start one process per node
     assert configs["zero3"]["deepspeed_config"]["zero3_save_16bit_model"] is True
+
+
+def _cpt_recipe(path, output_dir, data):
+    return write_recipe(path, {
+        "run": {"name": "s", "output_dir": str(output_dir)}, "model": {"name_or_path": "toy"},
+        "stages": [{"name": "pre", "kind": "cpt", "domains": [{"name": "web", "data": data}],
+                    "train": {"max_steps": 2, "max_length": 32}},
+                   {"name": "b", "kind": "sft", "data": {"toy": "sorting"}}],
+        "eval": {"tasks": ["sorting"]},
+    })
+
+
+@pytest.mark.slow  # the prepare script runs `cpt prepare` for real: about 13 s
+def test_a_prepare_job_tokenises_before_the_stages(tmp_path, toy_dir):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from cpt.toy.corpus import domain_texts
+
+    (tmp_path / "corpus").mkdir()
+    pq.write_table(pa.table({"text": domain_texts("legal", "train", 0)[:300]}), tmp_path / "corpus" / "part-0.parquet")
+    recipe_path = _cpt_recipe(tmp_path / "r.yaml", tmp_path / "runs", {"path": str(tmp_path / "corpus")})
+    run_dir = tmp_path / "runs" / "s"
+    shape = ClusterShape(nodes=2, gpus_per_node=8, partition="gpu", prepare_partition="cpu")
+    jobs = write_scripts(load_recipe(recipe_path, []), recipe_path, [], run_dir, shape)
+    assert [j.name for j in jobs] == ["prepare", "pre", "b", "eval", "report"]
+    assert [j.depends_on for j in jobs] == [[], ["prepare"], ["pre"], ["b"], ["eval"]]
+    headers = _headers(jobs[0].path)
+    assert {"--nodes=1", "--ntasks=1", "--cpus-per-task=8", "--mem=32G", "--partition=cpu", "--requeue"} <= set(headers)
+    assert not any("gpus" in h for h in headers) and "--partition=gpu" in _headers(jobs[1].path)
+
+    env = {**os.environ, "HF_DATASETS_CACHE": str(tmp_path / "hf-datasets"), "PYTHONPATH": str(REPO)}
+    result = subprocess.run(["bash", str(jobs[0].path)], env=env, cwd=REPO, capture_output=True, text=True,
+                            timeout=300, check=False)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.startswith("pre/web: ") and "300 documents" in result.stdout
+    assert len(list((run_dir / "cache" / "tokens").glob("*.arrow"))) == 1
+
+
+def test_toy_domains_need_no_prepare_job_unless_asked(tmp_path):
+    quickstart = load_recipe(REPO / "recipes" / "quickstart.yaml", [f"run.output_dir={tmp_path}"])
+    names = [j.name for j in write_scripts(quickstart, REPO / "recipes" / "quickstart.yaml", [], tmp_path / "q",
+                                           ClusterShape())]
+    assert names[0] == "pretrain"
+    asked = write_scripts(quickstart, REPO / "recipes" / "quickstart.yaml", [], tmp_path / "q",
+                          ClusterShape(prepare=True))
+    assert [j.name for j in asked][:2] == ["prepare", "pretrain"] and asked[1].depends_on == ["prepare"]
+    big = _cpt_recipe(tmp_path / "r.yaml", tmp_path / "runs", {"hf": "HuggingFaceFW/fineweb-edu", "max_examples": 9})
+    assert main(["slurm", str(big), "--no-prepare"]) == 0
+    assert not (tmp_path / "runs" / "s" / "slurm" / "00-prepare.sbatch").exists()
+    assert main(["slurm", str(big)]) == 0
+    assert (tmp_path / "runs" / "s" / "slurm" / "00-prepare.sbatch").exists()
