@@ -264,7 +264,7 @@ def test_a_run_records_the_rehearsal_and_a_resumed_stage_reuses_it(tmp_path, toy
 
 
 def test_cpt_stage_gets_the_rows_as_text_in_a_domain_held_at_its_share(tmp_path, toy_dir):
-    from cpt.stages.cpt import _domain_rows
+    from cpt.stages.cpt import _extra_rows
     from cpt.stages.cpt_config import CPTStageSpec
 
     (tmp_path / "prompts.txt").write_text("\n".join(PROMPTS[:3]) + "\n", encoding="utf-8")
@@ -276,7 +276,7 @@ def test_cpt_stage_gets_the_rows_as_text_in_a_domain_held_at_its_share(tmp_path,
     ctx = StageContext(spec=spec, input_model=toy_dir / "model", reference_model=toy_dir / "model",
                        stage_dir=tmp_path / "c", seed=0)
     ctx.stage_dir.mkdir()
-    rows, fixed = _domain_rows(ctx)
+    rows, fixed = _extra_rows(ctx)
     assert fixed == {"rehearsal": 0.1}
     answers = [json.loads(line) for line in (ctx.stage_dir / ROWS_FILE).read_text().splitlines()]
     assert sorted(rows["rehearsal"]["text"]) == sorted(a["prompt"] + a["completion"] for a in answers)
