@@ -22,7 +22,7 @@ pretraining (which teaches the `capitals` facts: the general knowledge here); on
 SmolLM2-135M-Instruct (general knowledge: world capitals).
 
 Reported per method (mean and spread over seeds): the accuracy matrix, average accuracy after the last
-task, BWT, forgetting (each task's best minus final), the change on the general-knowledge task from the
+task, what it learned (each task's accuracy right after its own stage), BWT, forgetting (each task's best minus final), the change on the general-knowledge task from the
 base, and training time relative to naive. JSON goes to benchmarks/results/forgetting_<setting>.json (its
 `table`: each method's final average accuracy and forgetting against naive) and a markdown table to
 docs/forgetting_<setting>.md (full mode; a quick run's goes beside its JSON).
@@ -210,6 +210,9 @@ def summarise(run_dir: Path, tasks: list[str], general: str, base: dict[str, flo
     summary["general_change"] = summary["general_final"] - summary["general_base"]
     if len(rows) == len(tasks):  # a sequence: row i is after task i
         summary["bwt"] = statistics.mean(final[j] - acc[j][j] for j in range(len(tasks) - 1))
+        # Each task's accuracy right after its own stage: what the method learned. Forgetting is read beside
+        # it, so a method that forgets little only because it learns little (merge, RL) shows as such.
+        summary["learned"] = statistics.mean(acc[j][j] for j in range(len(tasks)))
         summary["forgetting"] = _pipeline_forgetting(run_dir, tasks[:-1])
     # The trainer's own train_runtime, kept in the manifest: a rerun that skips finished stages keeps it.
     manifest = json.loads((run_dir / "manifest.json").read_text())
@@ -228,7 +231,7 @@ def _pipeline_forgetting(run_dir: Path, earlier_tasks: list[str]) -> float:
 
 
 def aggregate(per_seed: list[dict], naive_seconds: float) -> dict:
-    keys = ("final_average", "bwt", "forgetting", "general_change", "general_final", "train_seconds")
+    keys = ("final_average", "learned", "bwt", "forgetting", "general_change", "general_final", "train_seconds")
     result = {}
     for key in keys:
         values = [s[key] for s in per_seed if key in s]
@@ -252,12 +255,12 @@ def markdown(setting_name: str, setting: dict, results: dict, args) -> str:
               f"--steps {args.steps} --order {args.order}{_methods_flag(args.methods)}` on {machine()}. Tasks in order: "
               f"{', '.join(tasks)}; general knowledge: "
               f"{setting['general']}. Accuracy in %, mean ± std over {len(args.seeds)} seed(s)."), "",
-             "| method | avg acc after last | BWT | forgetting | general change | time vs naive | merge alpha |",
-             "|---|---|---|---|---|---|---|"]
+             "| method | avg acc after last | learned | BWT | forgetting | general change | time vs naive | merge alpha |",
+             "|---|---|---|---|---|---|---|---|"]
     for method, r in results.items():
         def cell(key, r=r):
             return f"{r[key]:.1f} ± {r[key + '_std']:.1f}" if key in r else "n/a"
-        lines.append(f"| {method} | {cell('final_average')} | {cell('bwt')} | {cell('forgetting')} | "
+        lines.append(f"| {method} | {cell('final_average')} | {cell('learned')} | {cell('bwt')} | {cell('forgetting')} | "
                      f"{cell('general_change')} | {r['time_vs_naive']:.2f}x | {_alphas(r)} |")
     lines += ["", "Accuracy matrices (row: after stage; columns: " + ", ".join(tasks) + "):", ""]
     for method, r in results.items():
