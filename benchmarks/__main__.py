@@ -6,6 +6,8 @@
     python -m benchmarks --skip forgetting mixing     # the quality benchmarks take the longest
     python -m benchmarks --report-only                # rebuild the summary from the JSON results already written
 
+Each benchmark's table and notes are also copied, small, to docs/results/NAME.json: the file that
+docs/benchmarks.md cites and that is committed with it (benchmarks/results/ is ignored by git).
 Each benchmark runs as its own process (`python benchmarks/NAME.py --mode MODE --out OUT`), one after
 another so that none times another's load, with its output in OUT/logs/NAME.log. One that fails is
 reported as failed and the others still run; the exit status is 1 if any failed. A benchmark not run
@@ -21,7 +23,7 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks.report import Outcome, render_markdown, summarise
+from benchmarks.report import Outcome, keep_compact_copies, render_markdown, summarise
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -82,6 +84,7 @@ def main(argv: list[str] | None = None, benchmarks: dict | None = None, scripts_
         else:
             outcomes[name] = Outcome(description, args.out / result_name, None)
     summary = summarise(outcomes, args.mode)
+    keep_compact_copies(summary, args.doc.parent / "results")
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     args.doc.parent.mkdir(parents=True, exist_ok=True)

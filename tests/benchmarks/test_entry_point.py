@@ -71,6 +71,11 @@ def test_runs_each_benchmark_and_writes_the_summary(tmp_path):
     assert "| broken | failed: see below |" in markdown and "logs/broken.log" in markdown
     assert "| old | earlier figure | 3 x | 1 x (ref) | 3.00x | old box |" in markdown
     assert "  - vLLM: none" in markdown
+    # the doc cites a small copy beside it (committed), not the ignored full result
+    copy = json.loads((doc.parent / "results" / "fast.json").read_text())
+    assert copy["table"] == summary["fast"]["table"] and copy["full_result"] == "fast.json"
+    assert str(doc.parent / "results" / "fast.json") in markdown and str(out / "fast.json") not in markdown
+    assert not (doc.parent / "results" / "broken.json").exists()
 
 
 def test_report_only_runs_nothing(tmp_path):
