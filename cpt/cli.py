@@ -147,9 +147,9 @@ def _cmd_prepare(args) -> int:
 
     recipe, _ = _load(args)
     preflight(recipe)
+    from cpt.core.storage import reported_storage_errors
     from cpt.runner.prepare import prepare_recipe
     from cpt.runner.run import run_dir_of
-    from cpt.runner.storage import reported_storage_errors
 
     _quiet_library_progress()
     with reported_storage_errors(run_dir_of(recipe)):  # a full disk: exit 74, as for `cpt run`
@@ -165,10 +165,10 @@ def _cmd_run(args) -> int:
     recipe, text = _load(args)
     preflight(recipe)
 
-    from cpt.runner.distributed import init_distributed, shutdown
-    from cpt.runner.preemption import install_stop_handlers
+    from cpt.core.distributed import init_distributed, shutdown
+    from cpt.core.preemption import install_stop_handlers
+    from cpt.core.storage import reported_storage_errors
     from cpt.runner.run import run_dir_of, run_recipe
-    from cpt.runner.storage import reported_storage_errors
 
     _quiet_library_progress()
     install_stop_handlers()
@@ -209,8 +209,8 @@ def _cmd_slurm(args) -> int:
 
 
 def _cmd_eval(args) -> int:
+    from cpt.core.storage import reported_storage_errors
     from cpt.runner.eval_run import evaluate_run
-    from cpt.runner.storage import reported_storage_errors
 
     _quiet_library_progress()
     with reported_storage_errors(args.run_dir):

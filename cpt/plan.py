@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from cpt.core.manifest import DONE, RUNNING, Manifest
 from cpt.core.precision import choose_precision, count_parameters
 from cpt.guards.travelling import read_osf_record
 from cpt.recipe.schema import TOY_MODEL, Recipe
-from cpt.runner.manifest import DONE, RUNNING, Manifest
 from cpt.runner.preflight import stage_sources
 from cpt.toy import toy_root
 

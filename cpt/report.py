@@ -12,9 +12,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from cpt.core.manifest import RESOLVED_RECIPE, Manifest
 from cpt.errors import UserError
-from cpt.runner.atomic import read_json
-from cpt.runner.manifest import RESOLVED_RECIPE, Manifest
+from eval.files import read_json
 from eval.report import ReportData, StageCurves, write_report
 
 REPORT_DIR = "report"

@@ -98,7 +98,7 @@ def launch_of(recipe) -> Launch:
     """The launch to check against: this process's own when a launcher started it (accelerate's and
     torchrun's environment), else the one the recipe's `launch:` section states (what `cpt plan` shows and
     `cpt slurm` launches)."""
-    from cpt.runner.distributed import zero_stage
+    from cpt.core.distributed import zero_stage
 
     processes, zero = int(os.environ.get("WORLD_SIZE", "1")), zero_stage()
     if zero is not None:

@@ -14,13 +14,14 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from cpt.core.atomic import is_complete
+from cpt.core.manifest import DONE, RESOLVED_RECIPE, Manifest
 from cpt.errors import UserError
 from cpt.recipe.schema import EvalSpec, EvalTaskSpec, Recipe
 from cpt.report import load_manifest
-from cpt.runner.atomic import is_complete, read_json
 from cpt.runner.evaluation import CheckpointEvaluator, check_eval_spec, results_dir
-from cpt.runner.manifest import DONE, RESOLVED_RECIPE, Manifest
 from cpt.runner.results import write_matrix
+from eval.files import read_json
 from eval.metrics import BASE_LABEL
 
 

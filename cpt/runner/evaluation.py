@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from cpt.core.distributed import is_main_process, wait_for_everyone
 from cpt.data.rows import EVAL_SHAPES, load_rows
 from cpt.errors import UserError
 from cpt.recipe.base import DataSource
 from cpt.recipe.schema import EvalSpec, ModelSpec
-from cpt.runner.distributed import is_main_process, wait_for_everyone
 from eval.backends import require_vllm
 from eval.errors import EvalInputError
 from eval.general_tasks import GENERAL_TASKS, ensure_general_tasks

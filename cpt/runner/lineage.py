@@ -12,14 +12,14 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from cpt.core.atomic import is_complete, remove_partials
+from cpt.core.checkpoints import discard_incomplete, latest_complete_checkpoint
+from cpt.core.distributed import end_deepspeed_stage, is_main_process, wait_for_everyone
+from cpt.core.manifest import DONE, RUNNING, Manifest, config_hash
 from cpt.core.memory import release_memory
 from cpt.core.precision import choose_precision, count_parameters, emulated_bf16_warning
 from cpt.data.files import local_files
 from cpt.data.tokens import token_cache_dir
-from cpt.runner.atomic import is_complete, remove_partials
-from cpt.runner.checkpoints import discard_incomplete, latest_complete_checkpoint
-from cpt.runner.distributed import end_deepspeed_stage, is_main_process, wait_for_everyone
-from cpt.runner.manifest import DONE, RUNNING, Manifest, config_hash
 from cpt.runner.merge_step import merge_stage_output
 from cpt.runner.preflight import stage_sources
 from cpt.stages import STAGE_RUNNERS

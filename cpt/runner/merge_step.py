@@ -20,11 +20,11 @@ import shutil
 import time
 from pathlib import Path
 
+from cpt.core.atomic import commit_folder
+from cpt.core.distributed import is_main_process, wait_for_everyone
 from cpt.errors import UserError
 from cpt.guards.merge import Interpolation, write_merged
 from cpt.guards.merge_search import MergeChoice, choose_alpha, describe
-from cpt.runner.atomic import commit_folder
-from cpt.runner.distributed import is_main_process, wait_for_everyone
 from cpt.runner.held_out import write_held_out_tasks
 
 logger = logging.getLogger(__name__)

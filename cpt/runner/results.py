@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from cpt.core.distributed import is_main_process
 from cpt.recipe.schema import Recipe
 from cpt.recipe.task_matching import unmatched_lines
-from cpt.runner.atomic import atomic_write_json, atomic_write_text
-from cpt.runner.distributed import is_main_process
+from eval.files import atomic_write_json, atomic_write_text
 from eval.matrix import format_matrix
 from eval.metrics import compute_metrics, format_metrics, metrics_to_json
 

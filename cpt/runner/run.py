@@ -13,20 +13,20 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cpt.core.distributed import is_main_process, launch_description, main_process_first, wait_for_everyone
+from cpt.core.manifest import RESOLVED_RECIPE, Manifest, config_hash
 from cpt.core.precision import choose_precision, count_parameters
+from cpt.core.preemption import check_stop
 from cpt.errors import UserError
 from cpt.guards.merge_search import describe as describe_merge
 from cpt.models import base_identity, resolve_base_model
 from cpt.recipe.schema import Recipe
 from cpt.report import write_run_report
-from cpt.runner.atomic import atomic_write_json, atomic_write_text
-from cpt.runner.distributed import is_main_process, launch_description, main_process_first, wait_for_everyone
 from cpt.runner.evaluation import CheckpointEvaluator, results_dir
 from cpt.runner.lineage import run_stage
-from cpt.runner.manifest import RESOLVED_RECIPE, Manifest, config_hash
-from cpt.runner.preemption import check_stop
 from cpt.runner.preflight import preflight
 from cpt.runner.results import write_matrix
+from eval.files import atomic_write_json, atomic_write_text
 from eval.metrics import BASE_LABEL
 
 
@@ -49,7 +49,7 @@ def run_recipe(recipe: Recipe, recipe_text: str, until: str | None = None, with_
     """Bring every stage of `recipe` (or those up to `until`) to done, evaluating each unless
     `with_eval` is False; return what was done and the accuracy matrix. `preflighted`: the caller
     already ran `preflight(recipe)` (it reads every local data file, so once is enough).
-    Raises Preempted when a stop is asked for (runner/preemption.py)."""
+    Raises Preempted when a stop is asked for (core/preemption.py)."""
     if not preflighted:
         preflight(recipe)
     last = _last_stage_index(recipe, until)

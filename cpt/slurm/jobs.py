@@ -14,8 +14,8 @@ import subprocess
 from pathlib import Path
 
 from cpt.errors import UserError
-from cpt.runner.atomic import atomic_write_json
 from cpt.slurm.scripts import JobScript
+from eval.files import atomic_write_json
 
 JOBS_FILE = "jobs.json"
 

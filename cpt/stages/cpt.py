@@ -20,9 +20,9 @@ from pathlib import Path
 
 from datasets import Dataset
 
+from cpt.core.distributed import is_main_process, main_process_first
 from cpt.data.tokens import domain_tokens
 from cpt.errors import UserError
-from cpt.runner.distributed import is_main_process, main_process_first
 from cpt.stages.context import StageContext, StageResult
 from cpt.stages.cpt_config import REPLAY_DOMAIN
 from cpt.stages.earlier_data import earlier_rows

@@ -95,6 +95,6 @@ def _triton_runs_on(device) -> bool:
 
 
 def _zero3() -> bool:
-    from cpt.runner.distributed import zero_stage
+    from cpt.core.distributed import zero_stage
 
     return zero_stage() == 3

@@ -30,11 +30,11 @@ from typing import Any
 import numpy as np
 from datasets import Dataset
 
+from cpt.core.distributed import is_main_process, wait_for_everyone
+from cpt.core.manifest import config_hash
 from cpt.errors import UserError
-from cpt.runner.atomic import atomic_write_json, atomic_write_text, read_json
-from cpt.runner.distributed import is_main_process, wait_for_everyone
-from cpt.runner.manifest import config_hash
 from cpt.stages.rehearsal_config import PROMPT_ROW_SHAPES, RehearsalSpec
+from eval.files import atomic_write_json, atomic_write_text, read_json
 
 logger = logging.getLogger(__name__)
 

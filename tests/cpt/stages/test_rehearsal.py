@@ -237,8 +237,8 @@ def test_replay_and_rehearsal_shares_must_leave_room_for_the_stage():
 
 @pytest.mark.slow  # two short toy stages through the runner, twice: ~25 s on a busy 2-core machine
 def test_a_run_records_the_rehearsal_and_a_resumed_stage_reuses_it(tmp_path, toy_dir, counted):
+    from cpt.core.manifest import Manifest
     from cpt.recipe.load import load_recipe
-    from cpt.runner.manifest import Manifest
     from cpt.runner.run import run_recipe
     from tests.helpers import tiny_sft_recipe, write_recipe
 

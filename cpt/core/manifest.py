@@ -15,7 +15,7 @@ from typing import Any
 
 from cpt.errors import UserError
 from cpt.recipe.base import FOLDER_NAME
-from cpt.runner.atomic import atomic_write_json, read_json
+from eval.files import atomic_write_json, read_json
 
 MANIFEST_NAME = "manifest.json"
 RESOLVED_RECIPE = "recipe.json"  # the validated recipe with command-line overrides applied
