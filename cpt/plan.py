@@ -13,6 +13,7 @@ from cpt.core.precision import choose_precision, count_parameters
 from cpt.guards.travelling import read_osf_record
 from cpt.recipe.schema import TOY_MODEL, Recipe
 from cpt.runner.preflight import stage_sources
+from cpt.stages.grpo_config import DEFAULT_BETA
 from cpt.toy import toy_root
 
 
@@ -83,8 +84,6 @@ def _guards(stage, osf_before: int) -> str:
 
 def _kl_note(stage) -> str:
     if stage.kind == "grpo":
-        from cpt.stages.grpo_config import DEFAULT_BETA
-
         beta = stage.train.get("beta", DEFAULT_BETA)
         return f"  (KL beta {beta})" if beta > 0 else "  (beta 0: no KL, reference unused)"
     if stage.kind == "dpo":

@@ -13,8 +13,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from cpt.core.recipe_base import FOLDER_NAME
 from cpt.errors import UserError
-from cpt.recipe.base import FOLDER_NAME
 from eval.files import atomic_write_json, read_json
 
 MANIFEST_NAME = "manifest.json"

@@ -22,9 +22,9 @@ import json
 import logging
 from pathlib import Path
 
+from cpt.core.recipe_base import DataSource
 from cpt.data.files import folder_stamps, local_files, stamps
 from cpt.data.rows import TEXT_SHAPES, load_rows
-from cpt.recipe.base import DataSource
 from data_mixing.domains import tokenize_texts
 from eval.digest import file_digest
 

@@ -11,10 +11,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from cpt.core.distributed import is_main_process, wait_for_everyone
+from cpt.core.recipe_base import DataSource
 from cpt.data.rows import EVAL_SHAPES, load_rows
 from cpt.errors import UserError
-from cpt.recipe.base import DataSource
 from cpt.recipe.schema import EvalSpec, ModelSpec
+from cpt.toy import ensure_toy
 from eval.backends import require_vllm
 from eval.errors import EvalInputError
 from eval.general_tasks import GENERAL_TASKS, ensure_general_tasks
@@ -41,8 +42,6 @@ def task_catalog(spec: EvalSpec, run_dir: Path) -> TaskCatalog:
     """The lm-eval tasks `spec` can name: embedded ones, generated ones, the user's include_path."""
     paths = [Path(p) for p in spec.include_path]
     if any(t.toy for t in spec.tasks):
-        from cpt.toy import ensure_toy
-
         paths.insert(0, ensure_toy() / "tasks")
     if any(t.path for t in spec.tasks):
         paths.insert(0, generated_tasks_dir(run_dir))
@@ -65,8 +64,6 @@ def check_eval_spec(spec: EvalSpec, checkpoints: list[Path] = ()) -> None:
     if names:
         catalog = TaskCatalog([Path(p) for p in spec.include_path])
         if any(t.toy for t in spec.tasks):
-            from cpt.toy import ensure_toy
-
             catalog = TaskCatalog([ensure_toy() / "tasks", *catalog.include_paths])
         if _names_general_task(spec):
             catalog = TaskCatalog([*catalog.include_paths, _as_user_error(ensure_general_tasks)])

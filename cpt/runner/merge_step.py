@@ -26,6 +26,10 @@ from cpt.errors import UserError
 from cpt.guards.merge import Interpolation, write_merged
 from cpt.guards.merge_search import MergeChoice, choose_alpha, describe
 from cpt.runner.held_out import write_held_out_tasks
+from eval.backends import resolve_device
+from eval.checkpoint import load_for_eval
+from eval.harness import EvalSettings
+from eval.in_memory import RepeatedScorer
 
 logger = logging.getLogger(__name__)
 
@@ -82,11 +86,6 @@ def _search(recipe, index: int, start: Path, output: Path, tasks) -> MergeChoice
 
 def _scorer(recipe, model_dir: Path, tasks):
     """The trained model loaded as the eval loads it, and a scorer of it on the held-out tasks."""
-    from eval.backends import resolve_device
-    from eval.checkpoint import load_for_eval
-    from eval.harness import EvalSettings
-    from eval.in_memory import RepeatedScorer
-
     spec = recipe.eval
     settings = EvalSettings(batch_size=spec.batch_size, max_gen_toks=spec.max_new_tokens,
                             num_fewshot=spec.num_fewshot, apply_chat_template=spec.apply_chat_template,

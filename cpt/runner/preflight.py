@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from cpt.core.recipe_base import DataSource
 from cpt.core.storage import check_output_dir
 from cpt.data.rows import EVAL_SHAPES, PREFERENCE_SHAPES, PROMPT_SHAPES, SFT_SHAPES, TEXT_SHAPES, check_source
 from cpt.errors import UserError
 from cpt.guards.support import Launch, launch_of, launch_refusals
 from cpt.models import check_model_spec
-from cpt.recipe.base import DataSource
 from cpt.recipe.schema import Recipe
 from cpt.rewards import resolve_reward
 from cpt.rollouts import require_vllm

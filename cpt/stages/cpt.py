@@ -21,11 +21,11 @@ from pathlib import Path
 from datasets import Dataset
 
 from cpt.core.distributed import is_main_process, main_process_first
+from cpt.data.earlier import earlier_rows
 from cpt.data.tokens import domain_tokens
 from cpt.errors import UserError
 from cpt.stages.context import StageContext, StageResult
 from cpt.stages.cpt_config import REPLAY_DOMAIN
-from cpt.stages.earlier_data import earlier_rows
 from cpt.stages.rehearsal import rehearsal_metrics, rehearsal_rows
 from cpt.stages.rehearsal_config import REHEARSAL_DOMAIN
 from cpt.stages.training import build_trainer, load_model, load_tokenizer, lora_config, train_and_save, trainer_config

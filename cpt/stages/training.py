@@ -19,9 +19,11 @@ from cpt.core.checkpoints import AnnounceResume, CommitCheckpoints
 from cpt.core.distributed import is_main_process, wait_for_everyone, zero_stage
 from cpt.core.precision import choose_precision
 from cpt.core.preemption import CheckpointOnStop
+from cpt.core.recipe_base import PeftSpec
 from cpt.errors import Preempted
+from cpt.guards import make_guard
+from cpt.guards.base import guarded_trainer_class
 from cpt.guards.travelling import carry_forward
-from cpt.recipe.base import PeftSpec
 from cpt.stages.bad_batches import BadBatchCheck, checked_trainer_class
 from cpt.stages.context import StageContext, StageResult
 from cpt.stages.defaults import fast_defaults, runner_owned
@@ -78,9 +80,6 @@ def build_trainer(trainer_cls: type, ctx: StageContext, model, tokenizer, **kwar
     """`trainer_cls(model=..., **kwargs)` with the check for non-finite losses (stages/bad_batches.py)
     and the stage's guard (if any) applied through its extension points: the model it prepares, its
     loss term, its callbacks (cpt/guards)."""
-    from cpt.guards import make_guard
-    from cpt.guards.base import guarded_trainer_class
-
     guard = make_guard(ctx, tokenizer, load_model)
     check = BadBatchCheck(ctx.spec.name, ctx.spec.skip_bad_batches, ctx.checkpoint_dir)
     if guard is not None:

@@ -11,9 +11,9 @@ from itertools import islice
 import pytest
 from datasets import Dataset
 
+from cpt.data.earlier import earlier_rows
 from cpt.errors import UserError
 from cpt.stages.context import StageContext
-from cpt.stages.earlier_data import earlier_rows
 from cpt.stages.sft_config import ReplaySpec, SFTStageSpec
 from data_mixing.callback import compose
 from data_mixing.domains import split_held_out

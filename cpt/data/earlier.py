@@ -11,8 +11,10 @@ from typing import Any
 
 from pydantic import Field, model_validator
 
+from cpt.core.manifest import RESOLVED_RECIPE
+from cpt.core.recipe_base import DataSource, StrictModel
 from cpt.errors import UserError
-from cpt.recipe.base import DataSource, StrictModel
+from eval.files import read_json
 
 DATA_STAGE_KINDS = ("cpt", "sft")  # the stage kinds whose data can be read again (text or prompt/completion)
 
@@ -58,10 +60,8 @@ def earlier_rows(ctx, spec: EarlierDataSpec, columns: tuple[str, ...], key: str)
     # Imported here: recipe validation (`cpt plan`) imports this module and stays light.
     from datasets import concatenate_datasets
 
-    from cpt.core.manifest import RESOLVED_RECIPE
     from cpt.data.rows import SFT_SHAPES, load_rows
     from data_mixing.replay import as_columns
-    from eval.files import read_json
 
     # Earlier stages' data sources are read from the run's validated recipe, which the runner
     # writes to the run directory (RUN/stages/NAME is this stage's folder) before any stage runs.
@@ -81,8 +81,6 @@ def earlier_rows(ctx, spec: EarlierDataSpec, columns: tuple[str, ...], key: str)
 
 def earlier_sources(ctx, spec: EarlierDataSpec, key: str) -> list[DataSource]:
     """The data sources `spec` names for the stage of `ctx`, not yet read (`key`: the recipe section)."""
-    from cpt.core.manifest import RESOLVED_RECIPE
-    from eval.files import read_json
 
     # As in earlier_rows: the earlier stages' sources come from the run's validated recipe.json.
     recipe_file = ctx.stage_dir.parent.parent / RESOLVED_RECIPE
