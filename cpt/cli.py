@@ -28,6 +28,7 @@ import os
 import sys
 from pathlib import Path
 
+from cpt.core.layout import RunLayout
 from cpt.errors import (
     DIVERGED_EXIT,
     PREEMPTED_EXIT,
@@ -200,7 +201,7 @@ def _cmd_slurm(args) -> int:
                          args.prepare_partition, args.prepare_cpus, args.prepare_mem)
     run_dir = run_dir_of(recipe).resolve()
     jobs = write_scripts(recipe, Path(args.recipe), args.overrides, run_dir, shape)
-    print(f"wrote {len(jobs)} job scripts in {run_dir / 'slurm'}: " + ", ".join(job.path.name for job in jobs))
+    print(f"wrote {len(jobs)} job scripts in {RunLayout(run_dir).slurm}: " + ", ".join(job.path.name for job in jobs))
     if args.submit:
         ids = submit(jobs, run_dir)
         print("submitted: " + ", ".join(f"{name} {job_id}" for name, job_id in ids.items()))

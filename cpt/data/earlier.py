@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import Field, model_validator
 
-from cpt.core.manifest import RESOLVED_RECIPE
+from cpt.core.layout import RECIPE_FILE
 from cpt.core.recipe_base import DataSource, StrictModel
 from cpt.errors import UserError
 from eval.files import read_json
@@ -65,9 +65,9 @@ def earlier_rows(ctx, spec: EarlierDataSpec, columns: tuple[str, ...], key: str)
 
     # Earlier stages' data sources are read from the run's validated recipe, which the runner
     # writes to the run directory (RUN/stages/NAME is this stage's folder) before any stage runs.
-    recipe_file = ctx.stage_dir.parent.parent / RESOLVED_RECIPE
+    recipe_file = ctx.stage_dir.parent.parent / RECIPE_FILE
     if spec.stages and not recipe_file.is_file():
-        raise UserError(f"stage {ctx.spec.name}: {key}.stages needs the run's {RESOLVED_RECIPE}, not found at {recipe_file}")
+        raise UserError(f"stage {ctx.spec.name}: {key}.stages needs the run's {RECIPE_FILE}, not found at {recipe_file}")
     run_recipe = read_json(recipe_file) if spec.stages else {}
     parts = []
     for source in spec.sources(run_recipe, ctx.spec.name, key):
@@ -83,9 +83,9 @@ def earlier_sources(ctx, spec: EarlierDataSpec, key: str) -> list[DataSource]:
     """The data sources `spec` names for the stage of `ctx`, not yet read (`key`: the recipe section)."""
 
     # As in earlier_rows: the earlier stages' sources come from the run's validated recipe.json.
-    recipe_file = ctx.stage_dir.parent.parent / RESOLVED_RECIPE
+    recipe_file = ctx.stage_dir.parent.parent / RECIPE_FILE
     if spec.stages and not recipe_file.is_file():
-        raise UserError(f"stage {ctx.spec.name}: {key}.stages needs the run's {RESOLVED_RECIPE}, not found at {recipe_file}")
+        raise UserError(f"stage {ctx.spec.name}: {key}.stages needs the run's {RECIPE_FILE}, not found at {recipe_file}")
     return spec.sources(read_json(recipe_file) if spec.stages else {}, ctx.spec.name, key)
 
 

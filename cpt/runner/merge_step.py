@@ -1,7 +1,7 @@
 """The merge guard as a runner step: after a stage with `merge:` trains, replace its output model by
 start + alpha * (trained - start), alpha the largest within the recipe's forgetting budget.
 
-    record = merge_stage_output(recipe, index, start=parent_dir, stage_dir=run_dir / "stages" / name)
+    record = merge_stage_output(recipe, index, start=parent_dir, stage_dir=RunLayout(run_dir).stage(name).dir)
     # -> the manifest's merge record: alpha, budget, groups, every alpha tried with its held-out scores
 
 cpt/runner/lineage.py calls it between the stage's training and `mark_done`, for a stage of any kind.
@@ -22,6 +22,7 @@ from pathlib import Path
 
 from cpt.core.atomic import commit_folder
 from cpt.core.distributed import is_main_process, wait_for_everyone
+from cpt.core.layout import StageLayout
 from cpt.errors import UserError
 from cpt.guards.merge import Interpolation, write_merged
 from cpt.guards.merge_search import MergeChoice, choose_alpha, describe
@@ -50,7 +51,7 @@ def merge_stage_output(recipe, index: int, start: Path, stage_dir: Path) -> dict
 
 def _merge(recipe, index: int, start: Path, stage_dir: Path) -> dict:
     spec = recipe.stages[index].merge
-    output = stage_dir / "model"
+    output = StageLayout(stage_dir).model
     tasks = write_held_out_tasks(recipe, index, stage_dir / MERGE_DIR / "tasks")
     if not tasks.names:
         choice = choose_alpha(lambda alpha: {}, {}, spec.budget, spec.steps)

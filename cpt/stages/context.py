@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cpt.core.layout import StageLayout
 from cpt.core.precision import Precision
 
 
@@ -29,12 +30,12 @@ class StageContext:
 
     @property
     def checkpoint_dir(self) -> Path:
-        return self.stage_dir / "checkpoints"
+        return StageLayout(self.stage_dir).checkpoints
 
     @property
     def output_dir(self) -> Path:
         """The stage's final model: a plain Hugging Face folder (safetensors, config, tokenizer)."""
-        return self.stage_dir / "model"
+        return StageLayout(self.stage_dir).model
 
 
 @dataclass

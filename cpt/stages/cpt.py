@@ -21,6 +21,7 @@ from pathlib import Path
 from datasets import Dataset
 
 from cpt.core.distributed import is_main_process, main_process_first
+from cpt.core.layout import StageLayout
 from cpt.data.earlier import earlier_rows
 from cpt.data.tokens import domain_tokens
 from cpt.errors import UserError
@@ -127,7 +128,7 @@ def _mixing_callback(ctx: StageContext, domains, fixed: dict[str, float], args) 
         # dispatches batches (its default for iterable datasets), every rank's copy otherwise.
         # Measured in tests/data_mixing/test_multiprocess_mixing.py.
         sequences_per_step=args.per_device_train_batch_size * args.gradient_accumulation_steps * args.world_size,
-        trajectory_path=ctx.stage_dir / "mixture_weights.json",
+        trajectory_path=StageLayout(ctx.stage_dir).mixture_log,
         fixed=fixed,
         reference_model=_reference_loader(ctx, args) if mixing.reference else None,
     )

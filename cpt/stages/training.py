@@ -17,6 +17,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from cpt.core.atomic import commit_folder
 from cpt.core.checkpoints import AnnounceResume, CommitCheckpoints
 from cpt.core.distributed import is_main_process, wait_for_everyone, zero_stage
+from cpt.core.layout import StageLayout
 from cpt.core.precision import choose_precision
 from cpt.core.preemption import CheckpointOnStop
 from cpt.core.recipe_base import PeftSpec
@@ -189,5 +190,5 @@ def _write_train_log(trainer, ctx: StageContext) -> None:
     """The trainer's log history (loss, lr, ...) for the report's training curves, and the settings it
     trained with as JSON (the Trainer's own copy, training_args.bin, is a pickle)."""
     if is_main_process():
-        atomic_write_json(ctx.stage_dir / "train_log.json", trainer.state.log_history)
-        atomic_write_json(ctx.stage_dir / "train_args.json", json.loads(trainer.args.to_json_string()))
+        atomic_write_json(StageLayout(ctx.stage_dir).train_log, trainer.state.log_history)
+        atomic_write_json(StageLayout(ctx.stage_dir).train_args, json.loads(trainer.args.to_json_string()))
