@@ -19,6 +19,7 @@ from cpt.core.layout import RunLayout, StageLayout
 from cpt.core.manifest import DONE, RUNNING, Manifest, config_hash
 from cpt.core.memory import release_memory
 from cpt.core.precision import choose_precision, count_parameters, emulated_bf16_warning
+from cpt.data.earlier import earlier_stages
 from cpt.data.files import local_files
 from cpt.runner.merge_step import merge_stage_output
 from cpt.runner.preflight import stage_sources
@@ -90,6 +91,7 @@ def run_stage(
         resume_from=resume_from,
         precision=precision,
         token_cache=run.token_cache,
+        earlier=earlier_stages(recipe.stages[:index]),
     )
     result = STAGE_RUNNERS[spec.kind](ctx)
     end_deepspeed_stage()
