@@ -35,8 +35,8 @@ from cpt.core.manifest import config_hash
 from cpt.data.earlier import EarlierDataSpec, earlier_sources
 from cpt.data.rows import load_rows
 from cpt.errors import UserError
+from cpt.stages import rehearsal_generate  # the module, not its names: tests count its calls
 from cpt.stages.rehearsal_config import PROMPT_ROW_SHAPES, RehearsalSpec
-from cpt.stages.rehearsal_generate import greedy_answers, prompt_ids, prompts_from_seed
 from cpt.stages.training import load_model, load_tokenizer
 from eval.files import atomic_write_json, atomic_write_text, read_json
 
@@ -136,8 +136,8 @@ def _choose_prompts(ctx, spec: RehearsalSpec, style: str, model, tokenizer) -> d
     """Up to `spec.rows` distinct prompts, in `style`: a seeded sample of those read, or the model's own."""
     source = spec.prompts
     if source.seed is not None:
-        written = prompts_from_seed(model, tokenizer, source.seed, spec.rows, source.temperature,
-                                    source.max_prompt_tokens, spec.batch_size, ctx.seed)
+        written = rehearsal_generate.prompts_from_seed(model, tokenizer, source.seed, spec.rows, source.temperature,
+                                                       source.max_prompt_tokens, spec.batch_size, ctx.seed)
         prompts = [_as_style(p, style, tokenizer) for p in written]
         available = len(prompts)
     else:
@@ -189,8 +189,8 @@ def _answer_all(path: Path, prompts: list, model, tokenizer, spec: RehearsalSpec
     todo = prompts[len(answers):]
     logger.info("rehearsal: answering %d prompts (%d kept from an interrupted generation)", len(todo), len(answers))
     with path.open("a", encoding="utf-8") as handle:
-        ids = [prompt_ids(tokenizer, p) for p in todo]
-        for batch in greedy_answers(model, tokenizer, ids, spec.max_new_tokens, spec.batch_size):
+        ids = [rehearsal_generate.prompt_ids(tokenizer, p) for p in todo]
+        for batch in rehearsal_generate.greedy_answers(model, tokenizer, ids, spec.max_new_tokens, spec.batch_size):
             for text, finished in batch:
                 answers.append({"prompt": prompts[len(answers)], "completion": text, "finished": finished})
                 handle.write(json.dumps(answers[-1]) + "\n")
