@@ -62,8 +62,8 @@ def grpo_split(model_dir: Path, workdir: Path, steps: int) -> dict:
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import GRPOConfig, GRPOTrainer
 
+    from cpt.core.recipe_base import DataSource
     from cpt.data.rows import PROMPT_SHAPES, load_rows
-    from cpt.recipe.base import DataSource
     from cpt.rewards import load_rewards
     from cpt.stages.grpo_config import DEFAULT_BETA, RewardSpec
 

@@ -28,6 +28,7 @@ import os
 import sys
 from pathlib import Path
 
+from cpt.core.layout import RunLayout
 from cpt.errors import (
     DIVERGED_EXIT,
     PREEMPTED_EXIT,
@@ -147,9 +148,9 @@ def _cmd_prepare(args) -> int:
 
     recipe, _ = _load(args)
     preflight(recipe)
+    from cpt.core.storage import reported_storage_errors
     from cpt.runner.prepare import prepare_recipe
     from cpt.runner.run import run_dir_of
-    from cpt.runner.storage import reported_storage_errors
 
     _quiet_library_progress()
     with reported_storage_errors(run_dir_of(recipe)):  # a full disk: exit 74, as for `cpt run`
@@ -165,10 +166,10 @@ def _cmd_run(args) -> int:
     recipe, text = _load(args)
     preflight(recipe)
 
-    from cpt.runner.distributed import init_distributed, shutdown
-    from cpt.runner.preemption import install_stop_handlers
+    from cpt.core.distributed import init_distributed, shutdown
+    from cpt.core.preemption import install_stop_handlers
+    from cpt.core.storage import reported_storage_errors
     from cpt.runner.run import run_dir_of, run_recipe
-    from cpt.runner.storage import reported_storage_errors
 
     _quiet_library_progress()
     install_stop_handlers()
@@ -200,7 +201,7 @@ def _cmd_slurm(args) -> int:
                          args.prepare_partition, args.prepare_cpus, args.prepare_mem)
     run_dir = run_dir_of(recipe).resolve()
     jobs = write_scripts(recipe, Path(args.recipe), args.overrides, run_dir, shape)
-    print(f"wrote {len(jobs)} job scripts in {run_dir / 'slurm'}: " + ", ".join(job.path.name for job in jobs))
+    print(f"wrote {len(jobs)} job scripts in {RunLayout(run_dir).slurm}: " + ", ".join(job.path.name for job in jobs))
     if args.submit:
         ids = submit(jobs, run_dir)
         print("submitted: " + ", ".join(f"{name} {job_id}" for name, job_id in ids.items()))
@@ -209,8 +210,8 @@ def _cmd_slurm(args) -> int:
 
 
 def _cmd_eval(args) -> int:
+    from cpt.core.storage import reported_storage_errors
     from cpt.runner.eval_run import evaluate_run
-    from cpt.runner.storage import reported_storage_errors
 
     _quiet_library_progress()
     with reported_storage_errors(args.run_dir):

@@ -6,7 +6,7 @@ Anything a user can fix (a bad recipe, a missing file, a malformed data line) ra
 
 USER_ERROR_EXIT = 2
 DIVERGED_EXIT = 3  # a stage met a non-finite loss or gradient (cpt/stages/bad_batches.py)
-STORAGE_EXIT = 74  # EX_IOERR: the disk is full or the output is not writable (cpt/runner/storage.py)
+STORAGE_EXIT = 74  # EX_IOERR: the disk is full or the output is not writable (cpt/core/storage.py)
 PREEMPTED_EXIT = 75  # EX_TEMPFAIL, "try again": the run was asked to stop and saved its work (sbatch requeues on it)
 
 
@@ -15,7 +15,7 @@ class UserError(Exception):
 
 
 class Preempted(Exception):
-    """The run stopped because a stop was asked for (cpt/runner/preemption.py); its work so far is saved."""
+    """The run stopped because a stop was asked for (cpt/core/preemption.py); its work so far is saved."""
 
 
 class TrainingDiverged(Exception):

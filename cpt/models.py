@@ -15,13 +15,12 @@ from cpt.pretrained import ensure_named_model, import_gguf, is_gguf_name, lookup
 from cpt.pretrained.cache import read_marker
 from cpt.pretrained.gguf_file import check_gguf_header
 from cpt.recipe.schema import TOY_MODEL, ModelSpec
+from cpt.toy import ensure_toy
 
 
 def resolve_base_model(spec: ModelSpec) -> str:
     """A local folder path or a hub name for the base model."""
     if spec.name_or_path == TOY_MODEL:
-        from cpt.toy import ensure_toy
-
         return str(ensure_toy() / "model")
     path = Path(spec.name_or_path).expanduser()
     if is_gguf_name(spec.name_or_path):

@@ -8,24 +8,27 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from cpt.core.layout import RunLayout
+from cpt.core.manifest import DONE, RUNNING, Manifest
 from cpt.core.precision import choose_precision, count_parameters
 from cpt.guards.travelling import read_osf_record
 from cpt.recipe.schema import TOY_MODEL, Recipe
-from cpt.runner.manifest import DONE, RUNNING, Manifest
 from cpt.runner.preflight import stage_sources
+from cpt.stages.grpo_config import DEFAULT_BETA
 from cpt.toy import toy_root
 
 
 def describe_plan(recipe: Recipe) -> str:
     """The plan as text (the caller prints it)."""
-    run_dir = Path(recipe.run.output_dir) / recipe.run.name
+    run = RunLayout.of(recipe.run.output_dir, recipe.run.name)
+    run_dir = run.dir
     manifest = Manifest.load(run_dir)
     lines = [f"run {recipe.run.name} -> {run_dir}", f"base model: {recipe.model.name_or_path}", _launch_line(recipe)]
     previous = f"base ({recipe.model.name_or_path})"
     base_params = count_parameters(_base_folder_if_present(recipe))
     osf_before = len(read_osf_record(_base_folder_if_present(recipe)))  # OSF stages the base went through
     for index, stage in enumerate(recipe.stages):
-        output = run_dir / "stages" / stage.name / "model"
+        output = run.stage(stage.name).model
         data = ", ".join(src.describe() for src, _ in stage_sources(stage))
         lines += [
             f"[{index + 1}] {stage.name} ({stage.kind}{', LoRA r=' + str(stage.peft.r) if stage.peft else ''})",
@@ -45,7 +48,7 @@ def describe_plan(recipe: Recipe) -> str:
         names = ", ".join(t.name + (" (general)" if t.general else "") for t in recipe.eval.tasks)
         lines.append(
             f"eval (lm-eval, {recipe.eval.backend} backend) after {'base and ' if recipe.eval.base else ''}"
-            f"each stage: {names}; then the report in {run_dir / 'report'}"
+            f"each stage: {names}; then the report in {run.report}"
         )
     return "\n".join(lines)
 
@@ -83,8 +86,6 @@ def _guards(stage, osf_before: int) -> str:
 
 def _kl_note(stage) -> str:
     if stage.kind == "grpo":
-        from cpt.stages.grpo_config import DEFAULT_BETA
-
         beta = stage.train.get("beta", DEFAULT_BETA)
         return f"  (KL beta {beta})" if beta > 0 else "  (beta 0: no KL, reference unused)"
     if stage.kind == "dpo":

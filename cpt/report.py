@@ -12,29 +12,28 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from cpt.core.layout import MANIFEST_FILE, RunLayout, StageLayout
+from cpt.core.manifest import Manifest
 from cpt.errors import UserError
-from cpt.runner.atomic import read_json
-from cpt.runner.manifest import RESOLVED_RECIPE, Manifest
+from eval.files import read_json
 from eval.report import ReportData, StageCurves, write_report
 
-REPORT_DIR = "report"
-TRAIN_LOG = "train_log.json"
-MIXTURE_LOG = "mixture_weights.json"
 LOGGED_SERIES = ("loss", "eval_loss", "reward", "kl")
 
 
 def write_run_report(run_dir: Path) -> Path:
     """Write the report of the run in `run_dir`; return the path of its index.html."""
     manifest = load_manifest(run_dir)
-    matrix = _read_eval_file(run_dir, "matrix.json")
-    metrics = _read_eval_file(run_dir, "metrics.json")
+    run = RunLayout(run_dir)
+    matrix = _read_eval_file(run.matrix, run_dir)
+    metrics = _read_eval_file(run.metrics, run_dir)
     stages = sorted(manifest.stages.values(), key=lambda rec: rec.index)
     data = ReportData(
         title=manifest.run_name,
         matrix=matrix,
         metrics=metrics,
         general=_general_tasks(run_dir),
-        stages=[StageCurves(rec.name, rec.kind, _stage_series(run_dir / "stages" / rec.name)) for rec in stages],
+        stages=[StageCurves(rec.name, rec.kind, _stage_series(run.stage(rec.name))) for rec in stages],
         notes=[
             f"base model: {manifest.base_model}",
             "stages: " + ", ".join(f"{rec.name} ({rec.kind}, {rec.status}, {rec.global_step} steps)" for rec in stages),
@@ -42,39 +41,38 @@ def write_run_report(run_dir: Path) -> Path:
         ],
         merges={rec.name: rec.merge for rec in stages if rec.merge},
     )
-    return write_report(run_dir / REPORT_DIR, data)
+    return write_report(run.report, data)
 
 
 def load_manifest(run_dir: Path) -> Manifest:
     """The run's manifest, or a UserError saying `run_dir` is not a run directory."""
     manifest = Manifest.load(run_dir) if run_dir.is_dir() else None
     if manifest is None:
-        raise UserError(f"{run_dir}: not a run directory (no manifest.json); give the folder `cpt run` wrote")
+        raise UserError(f"{run_dir}: not a run directory (no {MANIFEST_FILE}); give the folder `cpt run` wrote")
     return manifest
 
 
-def _read_eval_file(run_dir: Path, name: str) -> dict:
-    path = run_dir / "eval" / name
+def _read_eval_file(path: Path, run_dir: Path) -> dict:
     if not path.is_file():
         raise UserError(f"{path} not found: the run has no evaluation yet; run `cpt eval {run_dir}` first")
     return read_json(path)
 
 
 def _general_tasks(run_dir: Path) -> list[str]:
-    path = run_dir / RESOLVED_RECIPE
+    path = RunLayout(run_dir).recipe
     recipe = read_json(path) if path.is_file() else {}
     return [t["name"] for t in (recipe.get("eval") or {}).get("tasks", []) if t.get("general")]
 
 
-def _stage_series(stage_dir: Path) -> dict[str, list[tuple[float, float]]]:
+def _stage_series(stage: StageLayout) -> dict[str, list[tuple[float, float]]]:
     """Metric -> [(step, value)] from the stage's training log and mixture-weight log."""
     series: dict[str, list[tuple[float, float]]] = {}
-    log = stage_dir / TRAIN_LOG
+    log = stage.train_log
     for entry in read_json(log) if log.is_file() else []:
         for key in LOGGED_SERIES:
             if isinstance(entry.get(key), (int, float)) and "step" in entry:
                 series.setdefault(key, []).append((entry["step"], float(entry[key])))
-    mixture = stage_dir / MIXTURE_LOG
+    mixture = stage.mixture_log
     for entry in read_json(mixture) if mixture.is_file() else []:
         for domain, weight in entry["weights"].items():
             series.setdefault(f"weight/{domain}", []).append((entry["step"], float(weight)))

@@ -36,11 +36,11 @@ import numpy as np
 import torch
 from transformers import TrainerCallback
 
-from cpt.runner.atomic import atomic_write_json
 from data_mixing.held_out import HeldOutEvaluator
 from data_mixing.learners import Learner
 from data_mixing.stream import MixtureStream
 from data_mixing.sync import rank_and_world
+from eval.files import atomic_write_json
 
 MIXTURE_STATE = "mixture_state.json"
 

@@ -31,9 +31,9 @@ def toy_dir(tmp_path_factory):
 
 @pytest.fixture
 def cli_state_restored():
-    """`cpt run` in-process installs stop handlers (cpt/runner/preemption.py); give the test process its
+    """`cpt run` in-process installs stop handlers (cpt/core/preemption.py); give the test process its
     own handlers and a clean stop flag back afterwards."""
-    from cpt.runner import preemption
+    from cpt.core import preemption
 
     numbers = (signal.SIGTERM, signal.SIGUSR1, signal.SIGINT)
     handlers = {number: signal.getsignal(number) for number in numbers}

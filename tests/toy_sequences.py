@@ -8,8 +8,8 @@ from __future__ import annotations
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from cpt.core.recipe_base import DataSource
 from cpt.data.rows import SFT_SHAPES, load_rows
-from cpt.recipe.base import DataSource
 from cpt.recipe.load import load_recipe
 from cpt.runner.run import run_recipe
 from tests.helpers import write_recipe

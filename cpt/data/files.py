@@ -13,8 +13,9 @@ from __future__ import annotations
 import glob
 from pathlib import Path
 
+from cpt.core.recipe_base import DataSource
+from cpt.data.toy_sources import toy_path
 from cpt.errors import UserError
-from cpt.recipe.base import DataSource
 
 LOCAL_SUFFIXES = (".jsonl", ".json", ".parquet", ".txt")
 PARQUET = ".parquet"
@@ -24,8 +25,6 @@ _PATTERN_CHARACTERS = ("*", "?", "[")
 def local_files(source: DataSource) -> list[Path]:
     """The files of a `path` or `toy` source, checked to exist and to be of a type we read."""
     if source.toy is not None:
-        from cpt.data.toy_sources import toy_path
-
         return [toy_path(source.toy, source.split)]
     path = Path(source.path)
     if any(c in source.path for c in _PATTERN_CHARACTERS):

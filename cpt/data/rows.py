@@ -19,6 +19,7 @@ from typing import Any
 
 from datasets import Dataset
 
+from cpt.core.recipe_base import DataSource
 from cpt.data.encoding import decode_utf8
 from cpt.data.files import folder_stamps, is_parquet, local_files
 from cpt.data.shapes import (  # noqa: F401  (re-exported: the stages import the shapes from here)
@@ -32,7 +33,6 @@ from cpt.data.shapes import (  # noqa: F401  (re-exported: the stages import the
     shapes_text,
 )
 from cpt.errors import UserError
-from cpt.recipe.base import DataSource
 
 MAX_LISTED_NAME = 40  # a field name longer than this is cut in messages (a broken line can have a huge one)
 

@@ -1,7 +1,7 @@
 """The token cache: each cpt domain's text tokenised once, into an Arrow file that stages memory-map.
 
-    docs = domain_tokens(DataSource(path="corpus/"), tokenizer, "web", token_cache_dir(run_dir))
-    cache_path(source, tokenizer, token_cache_dir(run_dir)).is_file()   # tokenised already?
+    docs = domain_tokens(DataSource(path="corpus/"), tokenizer, "web", RunLayout(run_dir).token_cache)
+    cache_path(source, tokenizer, RunLayout(run_dir).token_cache).is_file()   # tokenised already?
 
 `cpt prepare RECIPE` fills it before any stage runs (cpt/runner/prepare.py), on CPUs, so that a stage's
 GPUs do not wait while CPUs tokenise; a stage that finds no file tokenises and writes it itself, so a
@@ -22,19 +22,15 @@ import json
 import logging
 from pathlib import Path
 
+from cpt.core.recipe_base import DataSource
 from cpt.data.files import folder_stamps, local_files, stamps
 from cpt.data.rows import TEXT_SHAPES, load_rows
-from cpt.recipe.base import DataSource
 from data_mixing.domains import tokenize_texts
 from eval.digest import file_digest
 
 logger = logging.getLogger(__name__)
 
 CACHE_VERSION = 1  # raise when tokenize_texts changes what it writes
-
-
-def token_cache_dir(run_dir: Path) -> Path:
-    return run_dir / "cache" / "tokens"
 
 
 def domain_tokens(source: DataSource, tokenizer, name: str, cache_dir: Path | None):

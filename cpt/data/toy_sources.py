@@ -5,12 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from cpt.errors import UserError
+from cpt.toy import TOY_DOMAINS, TOY_TASKS, ensure_toy
 
 
 def toy_path(name: str, split: str) -> Path:
     """The jsonl file of toy task or domain `name` for `split`; builds the suite if needed."""
-    from cpt.toy import TOY_DOMAINS, TOY_TASKS, ensure_toy
-
     if name in TOY_TASKS:
         folder = "tasks"
     elif name in TOY_DOMAINS:

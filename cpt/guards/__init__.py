@@ -14,6 +14,8 @@ or compare them all: `python benchmarks/forgetting.py --setting toy`.
 
 from __future__ import annotations
 
+from cpt.data.earlier import earlier_rows
+
 # Nothing heavy at import: recipe validation (`cpt plan`) imports guards/config.py through this package.
 
 
@@ -37,8 +39,6 @@ def make_guard(ctx, tokenizer, load_model):
 
 def _earlier_sample(ctx) -> list[str]:
     """The adaptive OSF option's rows of earlier data, as text, a fixed sample for the seed."""
-    from cpt.stages.earlier_data import earlier_rows
-
     adaptive = ctx.spec.guard.adaptive
     rows = earlier_rows(ctx, adaptive, ("text",), "guard.adaptive")  # prompt + completion, or text
     return rows.shuffle(seed=ctx.seed).select(range(min(adaptive.rows, len(rows))))["text"]

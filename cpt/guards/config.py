@@ -18,8 +18,8 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from cpt.recipe.base import StrictModel
-from cpt.stages.earlier_data import EarlierDataSpec
+from cpt.core.recipe_base import StrictModel
+from cpt.data.earlier import EarlierDataSpec
 
 GUARD_METHODS = ("olora", "osf", "kl_anchor")
 ADAPTER_GUARDS = ("olora", "osf")  # guards that wrap the model in a PEFT adapter (so no `peft:` beside them)

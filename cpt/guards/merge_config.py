@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from cpt.recipe.base import StrictModel
+from cpt.core.recipe_base import StrictModel
 
 # The general-knowledge tasks built from package data (eval/general_tasks.py): their rows past the eval's
 # max_examples are held out. Named here, not imported: the recipe schema stays free of eval imports.

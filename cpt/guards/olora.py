@@ -21,10 +21,10 @@ from pathlib import Path
 
 import torch
 
+from cpt.core.distributed import zero_stage
 from cpt.guards.base import Guard
 from cpt.guards.config import OLoRASpec
 from cpt.guards.travelling import OLORA_SUBSPACES as SUBSPACES_FILE
-from cpt.runner.distributed import zero_stage
 
 
 def read_subspaces(folder: Path) -> dict[str, torch.Tensor]:

@@ -27,7 +27,7 @@ from cpt.guards.olora import base_module_name
 from cpt.guards.osf_ranks import layer_importance, preserved_shares, rank_pattern
 from cpt.guards.osf_sequence import keep_clear_of, read_updates, update_directions, write_updates
 from cpt.guards.travelling import OSF_RECORD, read_osf_record
-from cpt.runner.atomic import atomic_write_json
+from eval.files import atomic_write_json
 
 PRESERVED_FILE = "osf_preserved.json"  # the adaptive option's preserved share per layer, beside the model
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from cpt.core.distributed import zero_stage
 from cpt.guards.config import GUARD_METHODS, WHOLE_WEIGHT_GUARDS
 
 # Guards that are stage keys rather than a `guard:` method: old data replayed, the starting model's own
@@ -98,8 +99,6 @@ def launch_of(recipe) -> Launch:
     """The launch to check against: this process's own when a launcher started it (accelerate's and
     torchrun's environment), else the one the recipe's `launch:` section states (what `cpt plan` shows and
     `cpt slurm` launches)."""
-    from cpt.runner.distributed import zero_stage
-
     processes, zero = int(os.environ.get("WORLD_SIZE", "1")), zero_stage()
     if zero is not None:
         return Launch(processes, zero)

@@ -18,7 +18,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from cpt.recipe.base import FolderName, StrictModel, check_unique
+from cpt.core.recipe_base import FolderName, StrictModel, check_unique
 from cpt.toy.tasks import TOY_TASKS
 
 EMBEDDED_TASKS = TOY_TASKS

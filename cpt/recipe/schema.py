@@ -15,13 +15,13 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from cpt.core.recipe_base import FolderName, StrictModel, check_unique
+from cpt.data.earlier import earlier_stage_problem
 from cpt.guards.merge_config import merge_problem
-from cpt.recipe.base import FolderName, StrictModel, check_unique
 from cpt.recipe.eval_spec import EvalSpec, EvalTaskSpec  # noqa: F401  (EvalTaskSpec re-exported)
 from cpt.recipe.task_matching import TaskMatching, match_tasks
 from cpt.stages.cpt_config import CPTStageSpec
 from cpt.stages.dpo_config import DPOStageSpec
-from cpt.stages.earlier_data import earlier_stage_problem
 from cpt.stages.grpo_config import GRPOStageSpec
 from cpt.stages.sft_config import SFTStageSpec
 

@@ -22,8 +22,8 @@ from typing import Literal, Protocol
 
 from pydantic import Field
 
+from cpt.core.recipe_base import StrictModel
 from cpt.errors import UserError
-from cpt.recipe.base import StrictModel
 from cpt.rollouts.prompts import Completion
 
 

@@ -14,13 +14,15 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from cpt.core.atomic import is_complete
+from cpt.core.layout import RunLayout
+from cpt.core.manifest import DONE, Manifest
 from cpt.errors import UserError
 from cpt.recipe.schema import EvalSpec, EvalTaskSpec, Recipe
 from cpt.report import load_manifest
-from cpt.runner.atomic import is_complete, read_json
-from cpt.runner.evaluation import CheckpointEvaluator, check_eval_spec, results_dir
-from cpt.runner.manifest import DONE, RESOLVED_RECIPE, Manifest
+from cpt.runner.evaluation import CheckpointEvaluator, check_eval_spec
 from cpt.runner.results import write_matrix
+from eval.files import read_json
 from eval.metrics import BASE_LABEL
 
 
@@ -37,15 +39,15 @@ def evaluate_run(run_dir: Path, stages: list[str] | None = None, tasks: list[str
     evaluator = CheckpointEvaluator(spec, recipe.model, run_dir)
     lines = []
     for label, model_dir in chosen:
-        scores = evaluator(model_dir, results_dir(run_dir, label))
+        scores = evaluator(model_dir, RunLayout(run_dir).results(label))
         lines.append(f"eval {label}: " + ", ".join(f"{t} {_pct(s)}" for t, s in scores.items()))
-    matrix = [(label, evaluator(d, results_dir(run_dir, label), compute=False)) for label, d in checkpoints]
+    matrix = [(label, evaluator(d, RunLayout(run_dir).results(label), compute=False)) for label, d in checkpoints]
     recipe = recipe.model_copy(update={"eval": spec})
     return lines + write_matrix(run_dir, recipe, matrix, [t.name for t in spec.tasks], evaluator.chance_levels())
 
 
 def _resolved_recipe(run_dir: Path) -> Recipe:
-    path = run_dir / RESOLVED_RECIPE
+    path = RunLayout(run_dir).recipe
     if not path.is_file():
         raise UserError(f"{path} not found: rerun `cpt run` on this recipe once to record it")
     rerun = "rerun `cpt run` on the recipe to rewrite it"

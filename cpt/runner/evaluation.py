@@ -10,42 +10,29 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from cpt.core.distributed import is_main_process, wait_for_everyone
+from cpt.core.layout import RunLayout
+from cpt.core.recipe_base import DataSource
 from cpt.data.rows import EVAL_SHAPES, load_rows
 from cpt.errors import UserError
-from cpt.recipe.base import DataSource
 from cpt.recipe.schema import EvalSpec, ModelSpec
-from cpt.runner.distributed import is_main_process, wait_for_everyone
+from cpt.toy import ensure_toy
 from eval.backends import require_vllm
 from eval.errors import EvalInputError
 from eval.general_tasks import GENERAL_TASKS, ensure_general_tasks
 from eval.harness import EvalSettings, evaluate_checkpoint
-from eval.metrics import BASE_LABEL
 from eval.task_files import write_prompt_answer_task
 from eval.tasks import TaskCatalog
 from eval.vllm_args import check_vllm_servable
-
-RESULTS_DIR = "eval"
-
-
-def results_dir(run_dir: Path, label: str) -> Path:
-    """Where the results of checkpoint `label` ('base' or a stage name) are stored."""
-    return run_dir / (BASE_LABEL if label == BASE_LABEL else f"stages/{label}") / RESULTS_DIR
-
-
-def generated_tasks_dir(run_dir: Path) -> Path:
-    """Where the lm-eval tasks made from `path:` eval files are written."""
-    return run_dir / "eval" / "tasks"
 
 
 def task_catalog(spec: EvalSpec, run_dir: Path) -> TaskCatalog:
     """The lm-eval tasks `spec` can name: embedded ones, generated ones, the user's include_path."""
     paths = [Path(p) for p in spec.include_path]
     if any(t.toy for t in spec.tasks):
-        from cpt.toy import ensure_toy
-
         paths.insert(0, ensure_toy() / "tasks")
     if any(t.path for t in spec.tasks):
-        paths.insert(0, generated_tasks_dir(run_dir))
+        paths.insert(0, RunLayout(run_dir).eval_tasks)
     if _names_general_task(spec):
         paths.append(_as_user_error(ensure_general_tasks))
     return TaskCatalog(paths)
@@ -65,8 +52,6 @@ def check_eval_spec(spec: EvalSpec, checkpoints: list[Path] = ()) -> None:
     if names:
         catalog = TaskCatalog([Path(p) for p in spec.include_path])
         if any(t.toy for t in spec.tasks):
-            from cpt.toy import ensure_toy
-
             catalog = TaskCatalog([ensure_toy() / "tasks", *catalog.include_paths])
         if _names_general_task(spec):
             catalog = TaskCatalog([*catalog.include_paths, _as_user_error(ensure_general_tasks)])
@@ -91,7 +76,7 @@ class CheckpointEvaluator:
             trust_remote_code=model.trust_remote_code,
         )
         if is_main_process():
-            _write_path_tasks(spec, generated_tasks_dir(run_dir))
+            _write_path_tasks(spec, RunLayout(run_dir).eval_tasks)
         wait_for_everyone()
 
     def __call__(self, model_dir: Path, results_dir: Path, compute: bool = True) -> dict[str, float | None]:

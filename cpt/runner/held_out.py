@@ -21,10 +21,16 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cpt.core.recipe_base import DataSource
 from cpt.data.rows import EVAL_SHAPES, load_rows
 from cpt.errors import UserError
 from cpt.guards.merge_config import PACKAGE_GENERAL_TASKS, guarded_tasks
-from cpt.recipe.base import DataSource
+from cpt.toy import ensure_toy
+from cpt.toy.build import MARKER
+from cpt.toy.tasks import task_validation
+from eval.general_data import REGIONS, capital_rows, region_rows
+from eval.general_yaml import write_choice_task, write_generate_task
+from eval.task_files import write_prompt_answer_task
 
 
 @dataclass
@@ -58,8 +64,6 @@ def write_held_out_tasks(recipe, index: int, folder: Path) -> HeldOutTasks:
 
 
 def _write_task(task, merge, eval_limit: int | None, task_dir: Path, where: str) -> tuple[int, str]:
-    from eval.task_files import write_prompt_answer_task
-
     if task.name in merge.held_out:
         path = merge.held_out[task.name]
         rows = load_rows(DataSource(path=path), EVAL_SHAPES).to_list()
@@ -68,8 +72,6 @@ def _write_task(task, merge, eval_limit: int | None, task_dir: Path, where: str)
         write_prompt_answer_task(task.name, rows, task_dir)
         return len(rows), f"{path} rows 1-{len(rows)}"
     if task.toy:
-        from cpt.toy.tasks import task_validation
-
         rows = task_validation(task.toy, _toy_seed())[: merge.rows]
         write_prompt_answer_task(task.name, rows, task_dir)
         return len(rows), f"toy:{task.toy} validation rows 1-{len(rows)}"
@@ -77,9 +79,6 @@ def _write_task(task, merge, eval_limit: int | None, task_dir: Path, where: str)
 
 
 def _write_general_task(task, count: int, eval_limit: int | None, task_dir: Path, where: str) -> tuple[int, str]:
-    from eval.general_data import REGIONS, capital_rows, region_rows
-    from eval.general_yaml import write_choice_task, write_generate_task
-
     every = capital_rows() if task.lm_eval == "world_capitals" else region_rows()
     rows = every[eval_limit : eval_limit + count]
     if not rows:
@@ -109,7 +108,4 @@ def _check_disjoint(rows: list[dict], evaluated: set[str], where: str) -> None:
 
 
 def _toy_seed() -> int:
-    from cpt.toy import ensure_toy
-    from cpt.toy.build import MARKER
-
     return int(json.loads((ensure_toy() / MARKER).read_text(encoding="utf-8")).get("seed", 0))

@@ -12,14 +12,15 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from cpt.core.atomic import is_complete, remove_partials
+from cpt.core.checkpoints import discard_incomplete, latest_complete_checkpoint
+from cpt.core.distributed import end_deepspeed_stage, is_main_process, wait_for_everyone
+from cpt.core.layout import RunLayout, StageLayout
+from cpt.core.manifest import DONE, RUNNING, Manifest, config_hash
 from cpt.core.memory import release_memory
 from cpt.core.precision import choose_precision, count_parameters, emulated_bf16_warning
+from cpt.data.earlier import earlier_stages
 from cpt.data.files import local_files
-from cpt.data.tokens import token_cache_dir
-from cpt.runner.atomic import is_complete, remove_partials
-from cpt.runner.checkpoints import discard_incomplete, latest_complete_checkpoint
-from cpt.runner.distributed import end_deepspeed_stage, is_main_process, wait_for_everyone
-from cpt.runner.manifest import DONE, RUNNING, Manifest, config_hash
 from cpt.runner.merge_step import merge_stage_output
 from cpt.runner.preflight import stage_sources
 from cpt.stages import STAGE_RUNNERS
@@ -60,11 +61,13 @@ def run_stage(
     spec, index: int, parent: Path, parent_hash: str, manifest: Manifest, run_dir: Path, recipe
 ) -> StageOutcome:
     """Bring stage `spec` to done and return where its model is."""
-    stage_dir = run_dir / "stages" / spec.name
+    run = RunLayout(run_dir)
+    layout = run.stage(spec.name)
+    stage_dir = layout.dir
     this_hash = stage_hash(spec, parent_hash)
     record = manifest.record(spec.name, spec.kind, index)
-    if record.status == DONE and record.config_hash == this_hash and is_complete(stage_dir / "model"):
-        return StageOutcome(stage_dir / "model", this_hash, "skipped")
+    if record.status == DONE and record.config_hash == this_hash and is_complete(layout.model):
+        return StageOutcome(layout.model, this_hash, "skipped")
 
     interrupted = record.status == RUNNING and record.config_hash == this_hash
     resume_from = _prepare_stage_dir(stage_dir, interrupted)
@@ -87,7 +90,8 @@ def run_stage(
         tokenizer_source=recipe.model.tokenizer if index == 0 else None,
         resume_from=resume_from,
         precision=precision,
-        token_cache=token_cache_dir(run_dir),
+        token_cache=run.token_cache,
+        earlier=earlier_stages(recipe.stages[:index]),
     )
     result = STAGE_RUNNERS[spec.kind](ctx)
     end_deepspeed_stage()
@@ -100,7 +104,7 @@ def run_stage(
 
 def _prepare_stage_dir(stage_dir: Path, interrupted: bool) -> Path | None:
     """Clean the stage folder; return the checkpoint to resume from, if any."""
-    checkpoints = stage_dir / "checkpoints"
+    checkpoints = StageLayout(stage_dir).checkpoints
     if is_main_process():
         if interrupted:
             discard_incomplete(checkpoints)

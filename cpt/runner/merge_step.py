@@ -1,7 +1,7 @@
 """The merge guard as a runner step: after a stage with `merge:` trains, replace its output model by
 start + alpha * (trained - start), alpha the largest within the recipe's forgetting budget.
 
-    record = merge_stage_output(recipe, index, start=parent_dir, stage_dir=run_dir / "stages" / name)
+    record = merge_stage_output(recipe, index, start=parent_dir, stage_dir=RunLayout(run_dir).stage(name).dir)
     # -> the manifest's merge record: alpha, budget, groups, every alpha tried with its held-out scores
 
 cpt/runner/lineage.py calls it between the stage's training and `mark_done`, for a stage of any kind.
@@ -20,12 +20,17 @@ import shutil
 import time
 from pathlib import Path
 
+from cpt.core.atomic import commit_folder
+from cpt.core.distributed import is_main_process, wait_for_everyone
+from cpt.core.layout import StageLayout
 from cpt.errors import UserError
 from cpt.guards.merge import Interpolation, write_merged
 from cpt.guards.merge_search import MergeChoice, choose_alpha, describe
-from cpt.runner.atomic import commit_folder
-from cpt.runner.distributed import is_main_process, wait_for_everyone
 from cpt.runner.held_out import write_held_out_tasks
+from eval.backends import resolve_device
+from eval.checkpoint import load_for_eval
+from eval.harness import EvalSettings
+from eval.in_memory import RepeatedScorer
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +51,7 @@ def merge_stage_output(recipe, index: int, start: Path, stage_dir: Path) -> dict
 
 def _merge(recipe, index: int, start: Path, stage_dir: Path) -> dict:
     spec = recipe.stages[index].merge
-    output = stage_dir / "model"
+    output = StageLayout(stage_dir).model
     tasks = write_held_out_tasks(recipe, index, stage_dir / MERGE_DIR / "tasks")
     if not tasks.names:
         choice = choose_alpha(lambda alpha: {}, {}, spec.budget, spec.steps)
@@ -82,11 +87,6 @@ def _search(recipe, index: int, start: Path, output: Path, tasks) -> MergeChoice
 
 def _scorer(recipe, model_dir: Path, tasks):
     """The trained model loaded as the eval loads it, and a scorer of it on the held-out tasks."""
-    from eval.backends import resolve_device
-    from eval.checkpoint import load_for_eval
-    from eval.harness import EvalSettings
-    from eval.in_memory import RepeatedScorer
-
     spec = recipe.eval
     settings = EvalSettings(batch_size=spec.batch_size, max_gen_toks=spec.max_new_tokens,
                             num_fewshot=spec.num_fewshot, apply_chat_template=spec.apply_chat_template,

@@ -6,15 +6,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from cpt.core.recipe_base import DataSource
+from cpt.core.storage import check_output_dir
+from cpt.data.earlier import training_sources
 from cpt.data.rows import EVAL_SHAPES, PREFERENCE_SHAPES, PROMPT_SHAPES, SFT_SHAPES, TEXT_SHAPES, check_source
 from cpt.errors import UserError
 from cpt.guards.support import Launch, launch_of, launch_refusals
 from cpt.models import check_model_spec
-from cpt.recipe.base import DataSource
 from cpt.recipe.schema import Recipe
 from cpt.rewards import resolve_reward
 from cpt.rollouts import require_vllm
-from cpt.runner.storage import check_output_dir
 from cpt.stages.rehearsal_config import PROMPT_ROW_SHAPES
 
 
@@ -70,10 +71,8 @@ def _check_stage_extras(stage, launch: Launch) -> None:
 def stage_sources(stage) -> list[tuple[DataSource, tuple]]:
     """The data sources a stage reads, each with the row shapes it accepts (a replay file included, so it
     is checked before the run and its content is part of the stage's identity)."""
-    if stage.kind == "cpt":
-        sources = [(domain.data, TEXT_SHAPES) for domain in stage.domains]
-    else:
-        sources = [(stage.data, {"sft": SFT_SHAPES, "dpo": PREFERENCE_SHAPES, "grpo": PROMPT_SHAPES}[stage.kind])]
+    shapes = {"cpt": TEXT_SHAPES, "sft": SFT_SHAPES, "dpo": PREFERENCE_SHAPES, "grpo": PROMPT_SHAPES}[stage.kind]
+    sources = [(source, shapes) for source in training_sources(stage)]
     replay = getattr(stage, "replay", None)
     if replay is not None and replay.path is not None:
         sources.append((DataSource(path=replay.path), TEXT_SHAPES if stage.kind == "cpt" else SFT_SHAPES))

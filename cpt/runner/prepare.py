@@ -18,9 +18,10 @@ import logging
 import time
 from pathlib import Path
 
+from cpt.core.layout import RunLayout
 from cpt.data.files import is_parquet, local_files
 from cpt.data.rows import load_rows
-from cpt.data.tokens import cache_path, domain_tokens, token_cache_dir
+from cpt.data.tokens import cache_path, domain_tokens
 from cpt.models import resolve_base_model
 from cpt.recipe.schema import Recipe
 from cpt.runner.preflight import stage_sources
@@ -36,7 +37,7 @@ def prepare_recipe(recipe: Recipe) -> list[str]:
     base = resolve_base_model(recipe.model)
     tokenizer = AutoTokenizer.from_pretrained(recipe.model.tokenizer or base,
                                               trust_remote_code=recipe.model.trust_remote_code)
-    cache_dir = token_cache_dir(Path(recipe.run.output_dir) / recipe.run.name)
+    cache_dir = RunLayout.of(recipe.run.output_dir, recipe.run.name).token_cache
     lines = []
     for stage in recipe.stages:
         domains = stage.domains if stage.kind == "cpt" else []

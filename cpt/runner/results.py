@@ -10,14 +10,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from cpt.core.distributed import is_main_process
+from cpt.core.layout import RunLayout
 from cpt.recipe.schema import Recipe
 from cpt.recipe.task_matching import unmatched_lines
-from cpt.runner.atomic import atomic_write_json, atomic_write_text
-from cpt.runner.distributed import is_main_process
+from eval.files import atomic_write_json, atomic_write_text
 from eval.matrix import format_matrix
 from eval.metrics import compute_metrics, format_metrics, metrics_to_json
-
-EVAL_DIR = "eval"
 
 
 def write_matrix(
@@ -37,11 +36,11 @@ def write_matrix(
     general = {t.name for t in recipe.eval.tasks if t.general} if recipe.eval else set()
     metrics = compute_metrics(matrix_json, task_stage, general & set(tasks), chance=chance)
     if is_main_process():
-        out = run_dir / EVAL_DIR
-        atomic_write_json(out / "matrix.json", matrix_json)
-        atomic_write_text(out / "matrix.txt", table + "\n")
+        run = RunLayout(run_dir)
+        atomic_write_json(run.matrix, matrix_json)
+        atomic_write_text(run.matrix_text, table + "\n")
         record = {"task_stage": task_stage, "unmatched_tasks": matching.unmatched, **metrics_to_json(metrics)}
-        atomic_write_json(out / "metrics.json", record)
+        atomic_write_json(run.metrics, record)
     eval_tasks = recipe.eval.tasks if recipe.eval else []
     advice = unmatched_lines(matching, recipe.stages, eval_tasks)
     return ["", "accuracy (%) after each stage:", table, "", format_metrics(metrics), *advice]

@@ -13,20 +13,21 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cpt.core.distributed import is_main_process, launch_description, main_process_first, wait_for_everyone
+from cpt.core.layout import RunLayout
+from cpt.core.manifest import Manifest, config_hash
 from cpt.core.precision import choose_precision, count_parameters
+from cpt.core.preemption import check_stop
 from cpt.errors import UserError
 from cpt.guards.merge_search import describe as describe_merge
 from cpt.models import base_identity, resolve_base_model
 from cpt.recipe.schema import Recipe
 from cpt.report import write_run_report
-from cpt.runner.atomic import atomic_write_json, atomic_write_text
-from cpt.runner.distributed import is_main_process, launch_description, main_process_first, wait_for_everyone
-from cpt.runner.evaluation import CheckpointEvaluator, results_dir
+from cpt.runner.evaluation import CheckpointEvaluator
 from cpt.runner.lineage import run_stage
-from cpt.runner.manifest import RESOLVED_RECIPE, Manifest, config_hash
-from cpt.runner.preemption import check_stop
 from cpt.runner.preflight import preflight
 from cpt.runner.results import write_matrix
+from eval.files import atomic_write_json, atomic_write_text
 from eval.metrics import BASE_LABEL
 
 
@@ -41,7 +42,7 @@ class RunSummary:
 
 
 def run_dir_of(recipe: Recipe) -> Path:
-    return Path(recipe.run.output_dir) / recipe.run.name
+    return RunLayout.of(recipe.run.output_dir, recipe.run.name).dir
 
 
 def run_recipe(recipe: Recipe, recipe_text: str, until: str | None = None, with_eval: bool = True,
@@ -49,7 +50,7 @@ def run_recipe(recipe: Recipe, recipe_text: str, until: str | None = None, with_
     """Bring every stage of `recipe` (or those up to `until`) to done, evaluating each unless
     `with_eval` is False; return what was done and the accuracy matrix. `preflighted`: the caller
     already ran `preflight(recipe)` (it reads every local data file, so once is enough).
-    Raises Preempted when a stop is asked for (runner/preemption.py)."""
+    Raises Preempted when a stop is asked for (core/preemption.py)."""
     if not preflighted:
         preflight(recipe)
     last = _last_stage_index(recipe, until)
@@ -65,7 +66,7 @@ def run_recipe(recipe: Recipe, recipe_text: str, until: str | None = None, with_
     default_precision = choose_precision({}, base_params).describe()
     _say(f"precision: {default_precision}")
     if recipe.eval and recipe.eval.base:
-        evaluate(BASE_LABEL, Path(base), results_dir(run_dir, BASE_LABEL))
+        evaluate(BASE_LABEL, Path(base), RunLayout(run_dir).results(BASE_LABEL))
 
     parent, parent_hash = Path(base), base_hash
     for index, spec in enumerate(recipe.stages[: last + 1]):
@@ -82,7 +83,7 @@ def run_recipe(recipe: Recipe, recipe_text: str, until: str | None = None, with_
             _say(f"   merge: {describe_merge(manifest.stages[spec.name].merge)}")
         summary.train_seconds[spec.name] = time.time() - started
         if spec.eval:
-            evaluate(spec.name, outcome.model_dir, results_dir(run_dir, spec.name))
+            evaluate(spec.name, outcome.model_dir, RunLayout(run_dir).results(spec.name))
         parent, parent_hash = outcome.model_dir, outcome.config_hash
 
     _finish(summary, recipe, manifest)
@@ -103,8 +104,8 @@ def _open_manifest(run_dir: Path, recipe: Recipe, recipe_text: str, base: str, b
     manifest.base_model, manifest.base_hash = base, base_hash
     if is_main_process():
         run_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(run_dir / "recipe.yaml", recipe_text)
-        atomic_write_json(run_dir / RESOLVED_RECIPE, recipe.model_dump(mode="json"))  # overrides applied
+        atomic_write_text(RunLayout(run_dir).recipe_text, recipe_text)
+        atomic_write_json(RunLayout(run_dir).recipe, recipe.model_dump(mode="json"))  # overrides applied
         manifest.save(run_dir)
     wait_for_everyone()
     return manifest
@@ -141,7 +142,7 @@ def _finish(summary: RunSummary, recipe: Recipe, manifest: Manifest) -> None:
         lines += write_matrix(summary.run_dir, recipe, summary.matrix, tasks, summary.chance)
     if is_main_process():
         timings = {"train_seconds": summary.train_seconds, "eval_seconds": summary.eval_seconds}
-        atomic_write_json(summary.run_dir / "eval" / "timings.json", timings)
+        atomic_write_json(RunLayout(summary.run_dir).timings, timings)
         if summary.matrix:
             lines += ["", f"report: {write_run_report(summary.run_dir)}"]
     _say("\n".join(lines))

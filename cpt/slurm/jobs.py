@@ -13,9 +13,11 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from cpt.core.layout import RunLayout
+from cpt.core.manifest import Manifest
 from cpt.errors import UserError
-from cpt.runner.atomic import atomic_write_json
 from cpt.slurm.scripts import JobScript
+from eval.files import atomic_write_json
 
 JOBS_FILE = "jobs.json"
 
@@ -32,7 +34,7 @@ def submit(jobs: list[JobScript], run_dir: Path) -> dict[str, str]:
         if result.returncode != 0:
             raise UserError(f"sbatch {job.path} failed: {result.stderr.strip()} (submitted so far: {ids or 'none'})")
         ids[job.name] = result.stdout.strip().split(";")[0]  # "<id>[;cluster]"
-        atomic_write_json(run_dir / "slurm" / JOBS_FILE, [
+        atomic_write_json(RunLayout(run_dir).slurm / JOBS_FILE, [
             {"name": j.name, "job_id": ids[j.name], "script": str(j.path), "array": j.array}
             for j in jobs if j.name in ids])
     return ids
@@ -40,16 +42,17 @@ def submit(jobs: list[JobScript], run_dir: Path) -> dict[str, str]:
 
 def status_lines(run_dir: Path) -> list[str]:
     """One line per job: name, id, Slurm state (with restarts), and the stage's status in the manifest."""
-    jobs_file = run_dir / "slurm" / JOBS_FILE
+    jobs_file = RunLayout(run_dir).slurm / JOBS_FILE
     if not jobs_file.is_file():
         raise UserError(f"{jobs_file} not found: submit the run first with `cpt slurm RECIPE --submit`")
     jobs = json.loads(jobs_file.read_text(encoding="utf-8"))
-    stages = _manifest_stages(run_dir)
+    manifest = Manifest.load(run_dir)
+    stages = manifest.stages if manifest else {}
     lines = [f"{'job':<20} {'id':<10} {'slurm state':<28} stage status"]
     for job in jobs:
         state = _slurm_state(job["job_id"]) if shutil.which("scontrol") else "(no scontrol here)"
-        stage = stages.get(job["name"], {})
-        progress = f"{stage.get('status', '-')} (step {stage.get('global_step', 0)})" if stage else "-"
+        stage = stages.get(job["name"])
+        progress = f"{stage.status} (step {stage.global_step})" if stage else "-"
         lines.append(f"{job['name']:<20} {job['job_id']:<10} {state:<28} {progress}")
     return lines
 
@@ -64,11 +67,6 @@ def _slurm_state(job_id: str) -> str:
         restarts = fields.get("Restarts", "0")
         states.append(fields.get("JobState", "?") + (f" restarts={restarts}" if restarts != "0" else ""))
     return ", ".join(sorted(set(states)))
-
-
-def _manifest_stages(run_dir: Path) -> dict:
-    path = run_dir / "manifest.json"
-    return json.loads(path.read_text(encoding="utf-8")).get("stages", {}) if path.is_file() else {}
 
 
 def _require(program: str) -> None:

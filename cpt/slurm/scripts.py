@@ -22,6 +22,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cpt.core.layout import RunLayout
 from cpt.errors import UserError
 from cpt.recipe.schema import Recipe
 from eval.metrics import BASE_LABEL
@@ -129,7 +130,7 @@ def write_scripts(recipe: Recipe, recipe_path: Path, overrides: list[str], run_d
     """Write RUN_DIR/slurm/*.sbatch; return the jobs in submission order with their dependencies."""
     check_shape(shape)
     common = _common_values(recipe, recipe_path, overrides, run_dir, shape)  # checks --launch
-    folder = run_dir / "slurm"
+    folder = RunLayout(run_dir).slurm
     (folder / "logs").mkdir(parents=True, exist_ok=True)
     jobs: list[JobScript] = []
     if shape.prepare if shape.prepare is not None else needs_prepare(recipe):

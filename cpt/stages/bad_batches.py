@@ -26,9 +26,9 @@ from __future__ import annotations
 import torch
 from transformers import TrainerCallback
 
+from cpt.core.checkpoints import latest_complete_checkpoint
+from cpt.core.distributed import any_process, is_main_process, zero_stage
 from cpt.errors import TrainingDiverged
-from cpt.runner.checkpoints import latest_complete_checkpoint
-from cpt.runner.distributed import any_process, is_main_process, zero_stage
 
 
 class BadBatchCheck(TrainerCallback):

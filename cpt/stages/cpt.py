@@ -20,12 +20,13 @@ from pathlib import Path
 
 from datasets import Dataset
 
+from cpt.core.distributed import is_main_process, main_process_first
+from cpt.core.layout import StageLayout
+from cpt.data.earlier import earlier_rows
 from cpt.data.tokens import domain_tokens
 from cpt.errors import UserError
-from cpt.runner.distributed import is_main_process, main_process_first
 from cpt.stages.context import StageContext, StageResult
 from cpt.stages.cpt_config import REPLAY_DOMAIN
-from cpt.stages.earlier_data import earlier_rows
 from cpt.stages.rehearsal import rehearsal_metrics, rehearsal_rows
 from cpt.stages.rehearsal_config import REHEARSAL_DOMAIN
 from cpt.stages.training import build_trainer, load_model, load_tokenizer, lora_config, train_and_save, trainer_config
@@ -127,7 +128,7 @@ def _mixing_callback(ctx: StageContext, domains, fixed: dict[str, float], args) 
         # dispatches batches (its default for iterable datasets), every rank's copy otherwise.
         # Measured in tests/data_mixing/test_multiprocess_mixing.py.
         sequences_per_step=args.per_device_train_batch_size * args.gradient_accumulation_steps * args.world_size,
-        trajectory_path=ctx.stage_dir / "mixture_weights.json",
+        trajectory_path=StageLayout(ctx.stage_dir).mixture_log,
         fixed=fixed,
         reference_model=_reference_loader(ctx, args) if mixing.reference else None,
     )

@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from cpt.recipe.base import DataSource, StrictModel, check_unique
+from cpt.core.recipe_base import DataSource, StrictModel, check_unique
 from cpt.stages.rehearsal_config import REHEARSAL_DOMAIN, RehearsalSpec
 from cpt.stages.sft_config import ReplaySpec, _sft_config_class
 from cpt.stages.spec import StageSpec

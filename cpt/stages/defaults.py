@@ -37,6 +37,6 @@ def runner_owned(ctx) -> dict[str, Any]:
     """Settings the runner sets for every stage, whatever the recipe says."""
     return {
         "output_dir": str(ctx.checkpoint_dir),
-        "save_total_limit": None,  # we rotate after marking complete (runner/checkpoints.py)
+        "save_total_limit": None,  # we rotate after marking complete (core/checkpoints.py)
         "seed": ctx.seed,
     }

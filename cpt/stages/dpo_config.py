@@ -14,7 +14,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from cpt.recipe.base import DataSource
+from cpt.core.recipe_base import DataSource
 from cpt.stages.spec import StageSpec
 
 

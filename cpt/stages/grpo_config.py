@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from cpt.recipe.base import DataSource, StrictModel
+from cpt.core.recipe_base import DataSource, StrictModel
 from cpt.rewards.builtin import BUILTIN_REWARDS, SHAPING_REWARDS
 from cpt.rollouts import RolloutSpec
 from cpt.stages.spec import StageSpec

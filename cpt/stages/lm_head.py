@@ -26,6 +26,8 @@ import contextlib
 import torch
 import torch.nn.functional as F
 
+from cpt.core.distributed import zero_stage
+
 # Above this many logits per call (2^27 = 512 MB in fp32; ~2.5 GB at the peak with the softmax and the
 # entropy's temporaries) TRL's chunked function's memory saving matters more than its speed.
 MAX_WHOLE_LOGITS = 2**27
@@ -95,6 +97,4 @@ def _triton_runs_on(device) -> bool:
 
 
 def _zero3() -> bool:
-    from cpt.runner.distributed import zero_stage
-
     return zero_stage() == 3

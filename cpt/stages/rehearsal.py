@@ -30,11 +30,15 @@ from typing import Any
 import numpy as np
 from datasets import Dataset
 
+from cpt.core.distributed import is_main_process, wait_for_everyone
+from cpt.core.manifest import config_hash
+from cpt.data.earlier import EarlierDataSpec, earlier_sources
+from cpt.data.rows import load_rows
 from cpt.errors import UserError
-from cpt.runner.atomic import atomic_write_json, atomic_write_text, read_json
-from cpt.runner.distributed import is_main_process, wait_for_everyone
-from cpt.runner.manifest import config_hash
+from cpt.stages import rehearsal_generate  # the module, not its names: tests count its calls
 from cpt.stages.rehearsal_config import PROMPT_ROW_SHAPES, RehearsalSpec
+from cpt.stages.training import load_model, load_tokenizer
+from eval.files import atomic_write_json, atomic_write_text, read_json
 
 logger = logging.getLogger(__name__)
 
@@ -88,7 +92,6 @@ def _ensure_cache(ctx, spec: RehearsalSpec, style: str, fingerprint: str) -> Non
     if chosen is not None and _cached(folder / INFO_FILE, fingerprint) and (folder / ROWS_FILE).is_file():
         logger.info("stage %s: reusing the cached rehearsal rows in %s", ctx.spec.name, folder / ROWS_FILE)
         return
-    from cpt.stages.training import load_tokenizer
 
     started = time.time()
     tokenizer, model = load_tokenizer(ctx), _generation_model(ctx)
@@ -113,8 +116,6 @@ def _cached(path: Path, fingerprint: str) -> dict | None:
 def _generation_model(ctx):
     import torch
 
-    from cpt.stages.training import load_model
-
     model = load_model(ctx)  # the stage's starting model, as training will load it
     if torch.cuda.is_available():
         model = model.to("cuda", dtype=torch.bfloat16)
@@ -135,10 +136,8 @@ def _choose_prompts(ctx, spec: RehearsalSpec, style: str, model, tokenizer) -> d
     """Up to `spec.rows` distinct prompts, in `style`: a seeded sample of those read, or the model's own."""
     source = spec.prompts
     if source.seed is not None:
-        from cpt.stages.rehearsal_generate import prompts_from_seed
-
-        written = prompts_from_seed(model, tokenizer, source.seed, spec.rows, source.temperature,
-                                    source.max_prompt_tokens, spec.batch_size, ctx.seed)
+        written = rehearsal_generate.prompts_from_seed(model, tokenizer, source.seed, spec.rows, source.temperature,
+                                                       source.max_prompt_tokens, spec.batch_size, ctx.seed)
         prompts = [_as_style(p, style, tokenizer) for p in written]
         available = len(prompts)
     else:
@@ -153,9 +152,6 @@ def _choose_prompts(ctx, spec: RehearsalSpec, style: str, model, tokenizer) -> d
 
 def _read_prompts(ctx, spec: RehearsalSpec, style: str, tokenizer) -> list:
     """The distinct prompts of the rows `spec.prompts` names, in file order."""
-    from cpt.data.rows import load_rows
-    from cpt.stages.earlier_data import EarlierDataSpec, earlier_sources
-
     named = EarlierDataSpec(stages=spec.prompts.stages, path=spec.prompts.path)
     seen, prompts = set(), []
     for source in earlier_sources(ctx, named, "rehearsal.prompts"):
@@ -189,14 +185,12 @@ def _as_style(prompt: str | list, style: str, tokenizer) -> str | list:
 def _answer_all(path: Path, prompts: list, model, tokenizer, spec: RehearsalSpec) -> list[dict]:
     """Greedy answers to every prompt; those already in `path` (an interrupted generation) are kept and
     the rest appended to it batch by batch, each batch flushed to disk before the next starts."""
-    from cpt.stages.rehearsal_generate import greedy_answers, prompt_ids
-
     answers = _resume(path, prompts)
     todo = prompts[len(answers):]
     logger.info("rehearsal: answering %d prompts (%d kept from an interrupted generation)", len(todo), len(answers))
     with path.open("a", encoding="utf-8") as handle:
-        ids = [prompt_ids(tokenizer, p) for p in todo]
-        for batch in greedy_answers(model, tokenizer, ids, spec.max_new_tokens, spec.batch_size):
+        ids = [rehearsal_generate.prompt_ids(tokenizer, p) for p in todo]
+        for batch in rehearsal_generate.greedy_answers(model, tokenizer, ids, spec.max_new_tokens, spec.batch_size):
             for text, finished in batch:
                 answers.append({"prompt": prompts[len(answers)], "completion": text, "finished": finished})
                 handle.write(json.dumps(answers[-1]) + "\n")

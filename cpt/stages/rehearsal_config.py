@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from pydantic import Field, model_validator
 
-from cpt.recipe.base import StrictModel
+from cpt.core.recipe_base import StrictModel
 
 REHEARSAL_DOMAIN = "rehearsal"  # the domain rehearsal rows form in a cpt stage
 # Row shapes a prompt can be read from: a prompt (text or chat), a conversation, or plain text.

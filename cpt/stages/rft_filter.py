@@ -22,13 +22,7 @@ from __future__ import annotations
 
 import logging
 
-from cpt.core.memory import release_memory
-from cpt.errors import UserError
-from cpt.rewards import reward_values
-from cpt.rollouts import make_rollouts
-from cpt.rollouts.prompts import is_chat
-from cpt.runner.atomic import atomic_write_json, read_json
-from cpt.runner.distributed import (
+from cpt.core.distributed import (
     any_process,
     gather_objects,
     is_main_process,
@@ -36,6 +30,12 @@ from cpt.runner.distributed import (
     process_index,
     wait_for_everyone,
 )
+from cpt.core.memory import release_memory
+from cpt.errors import UserError
+from cpt.rewards import reward_values
+from cpt.rollouts import make_rollouts
+from cpt.rollouts.prompts import is_chat
+from eval.files import atomic_write_json, read_json
 
 logger = logging.getLogger(__name__)
 

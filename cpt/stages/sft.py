@@ -8,9 +8,9 @@ completion only (TRL's default); `messages` rows use the tokenizer's chat templa
 
 from __future__ import annotations
 
+from cpt.data.earlier import earlier_rows
 from cpt.data.rows import SFT_SHAPES, load_rows
 from cpt.stages.context import StageContext, StageResult
-from cpt.stages.earlier_data import earlier_rows
 from cpt.stages.rehearsal import rehearsal_metrics, rehearsal_rows, row_style
 from cpt.stages.training import build_trainer, load_model, load_tokenizer, lora_config, train_and_save, trainer_config
 from data_mixing.replay import with_shares

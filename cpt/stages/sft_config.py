@@ -20,8 +20,8 @@ from typing import Literal
 
 from pydantic import Field
 
-from cpt.recipe.base import DataSource
-from cpt.stages.earlier_data import EarlierDataSpec
+from cpt.core.recipe_base import DataSource
+from cpt.data.earlier import EarlierDataSpec
 from cpt.stages.rehearsal_config import RehearsalSpec
 from cpt.stages.spec import StageSpec
 

@@ -10,11 +10,11 @@ from typing import Any, ClassVar
 
 from pydantic import Field, field_validator, model_validator
 
+from cpt.core.recipe_base import FolderName, PeftSpec, StrictModel
 from cpt.guards.config import ADAPTER_GUARDS, GuardSpec
 from cpt.guards.merge_config import MergeSpec
 from cpt.guards.support import schema_refusal
-from cpt.recipe.base import FolderName, PeftSpec, StrictModel
-from cpt.recipe.trainer_args import check_trainer_args
+from cpt.stages.trainer_args import check_trainer_args
 
 
 class StageSpec(StrictModel):

@@ -14,18 +14,22 @@ from typing import Any
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from cpt.core.atomic import commit_folder
+from cpt.core.checkpoints import AnnounceResume, CommitCheckpoints
+from cpt.core.distributed import is_main_process, wait_for_everyone, zero_stage
+from cpt.core.layout import StageLayout
 from cpt.core.precision import choose_precision
+from cpt.core.preemption import CheckpointOnStop
+from cpt.core.recipe_base import PeftSpec
 from cpt.errors import Preempted
+from cpt.guards import make_guard
+from cpt.guards.base import guarded_trainer_class
 from cpt.guards.travelling import carry_forward
-from cpt.recipe.base import PeftSpec
-from cpt.runner.atomic import atomic_write_json, commit_folder
-from cpt.runner.checkpoints import AnnounceResume, CommitCheckpoints
-from cpt.runner.distributed import is_main_process, wait_for_everyone, zero_stage
-from cpt.runner.preemption import CheckpointOnStop
 from cpt.stages.bad_batches import BadBatchCheck, checked_trainer_class
 from cpt.stages.context import StageContext, StageResult
 from cpt.stages.defaults import fast_defaults, runner_owned
 from cpt.stages.lm_head import whole_logits_lm_head
+from eval.files import atomic_write_json
 
 
 def load_tokenizer(ctx: StageContext):
@@ -77,9 +81,6 @@ def build_trainer(trainer_cls: type, ctx: StageContext, model, tokenizer, **kwar
     """`trainer_cls(model=..., **kwargs)` with the check for non-finite losses (stages/bad_batches.py)
     and the stage's guard (if any) applied through its extension points: the model it prepares, its
     loss term, its callbacks (cpt/guards)."""
-    from cpt.guards import make_guard
-    from cpt.guards.base import guarded_trainer_class
-
     guard = make_guard(ctx, tokenizer, load_model)
     check = BadBatchCheck(ctx.spec.name, ctx.spec.skip_bad_batches, ctx.checkpoint_dir)
     if guard is not None:
@@ -96,7 +97,7 @@ def build_trainer(trainer_cls: type, ctx: StageContext, model, tokenizer, **kwar
 
 def train_and_save(trainer, tokenizer, ctx: StageContext) -> StageResult:
     """Train (resuming if the runner found a checkpoint), then write the final model atomically.
-    Raises Preempted, after a complete checkpoint, if the run was asked to stop (runner/preemption.py)."""
+    Raises Preempted, after a complete checkpoint, if the run was asked to stop (core/preemption.py)."""
     trainer.add_callback(CommitCheckpoints(ctx.checkpoint_dir, ctx.spec.keep_checkpoints))
     if ctx.resume_from:
         trainer.add_callback(AnnounceResume(ctx.spec.name, ctx.resume_from))
@@ -189,5 +190,5 @@ def _write_train_log(trainer, ctx: StageContext) -> None:
     """The trainer's log history (loss, lr, ...) for the report's training curves, and the settings it
     trained with as JSON (the Trainer's own copy, training_args.bin, is a pickle)."""
     if is_main_process():
-        atomic_write_json(ctx.stage_dir / "train_log.json", trainer.state.log_history)
-        atomic_write_json(ctx.stage_dir / "train_args.json", json.loads(trainer.args.to_json_string()))
+        atomic_write_json(StageLayout(ctx.stage_dir).train_log, trainer.state.log_history)
+        atomic_write_json(StageLayout(ctx.stage_dir).train_args, json.loads(trainer.args.to_json_string()))

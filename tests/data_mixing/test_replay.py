@@ -11,9 +11,10 @@ from itertools import islice
 import pytest
 from datasets import Dataset
 
+from cpt.data.earlier import earlier_rows, earlier_stages
 from cpt.errors import UserError
 from cpt.stages.context import StageContext
-from cpt.stages.earlier_data import earlier_rows
+from cpt.stages.dpo_config import DPOStageSpec
 from cpt.stages.sft_config import ReplaySpec, SFTStageSpec
 from data_mixing.callback import compose
 from data_mixing.domains import split_held_out
@@ -49,21 +50,15 @@ def _jsonl(path, rows):
 
 
 def _context(tmp_path, replay: dict) -> StageContext:
-    """A stage `later` in a run directory whose recipe.json lists the earlier stages, as the runner writes it."""
+    """Stage `later` of a run with two stages before it, resolved into its context as the runner does."""
     first = _jsonl(tmp_path / "first.jsonl", [{"prompt": f"a{i}", "completion": " x"} for i in range(40)])
     old = _jsonl(tmp_path / "old.jsonl", [{"text": f"old text {i}"} for i in range(10)])
-    stages = [
-        {"name": "first", "kind": "sft", "data": {"path": first}},
-        {"name": "pref", "kind": "dpo", "data": {"path": first}},
-        {"name": "later", "kind": "sft", "data": {"path": first}, "replay": replay},
-        {"name": "last", "kind": "sft", "data": {"path": first}},
-    ]
-    (tmp_path / "run").mkdir()
-    (tmp_path / "run" / "recipe.json").write_text(json.dumps({"stages": stages}))
+    earlier = [SFTStageSpec(name="first", kind="sft", data={"path": first}),
+               DPOStageSpec(name="pref", kind="dpo", data={"path": first})]  # then later, then last
     spec = SFTStageSpec(name="later", kind="sft", data={"path": first},
                         replay={k: (old if v == "OLD" else v) for k, v in replay.items()})
     return StageContext(spec=spec, input_model=tmp_path, reference_model=tmp_path,
-                        stage_dir=tmp_path / "run" / "stages" / "later", seed=0)
+                        stage_dir=tmp_path / "run" / "stages" / "later", seed=0, earlier=earlier_stages(earlier))
 
 
 def test_replay_reads_earlier_stages_and_a_file(tmp_path):

@@ -10,9 +10,9 @@ import pyarrow.parquet as pq
 import pytest
 from datasets.table import MemoryMappedTable
 
+from cpt.core.recipe_base import DataSource
 from cpt.data.rows import SFT_SHAPES, TEXT_SHAPES, check_source, load_rows
 from cpt.errors import UserError
-from cpt.recipe.base import DataSource
 
 
 def _shards(folder, texts_per_file, extra=True):

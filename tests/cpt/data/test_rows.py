@@ -6,9 +6,9 @@ import json
 
 import pytest
 
+from cpt.core.recipe_base import DataSource
 from cpt.data.rows import EVAL_SHAPES, SFT_SHAPES, TEXT_SHAPES, check_source, load_rows
 from cpt.errors import UserError
-from cpt.recipe.base import DataSource
 
 
 def _jsonl(path, rows):

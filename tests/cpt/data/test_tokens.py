@@ -12,8 +12,8 @@ import pyarrow.parquet as pq
 import pytest
 from datasets.table import MemoryMappedTable
 
+from cpt.core.recipe_base import DataSource
 from cpt.data.tokens import cache_path, domain_tokens, tokenizer_digest
-from cpt.recipe.base import DataSource
 
 
 @pytest.fixture

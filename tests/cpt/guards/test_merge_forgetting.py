@@ -23,8 +23,8 @@ import shutil
 import pytest
 import yaml
 
+from cpt.core.manifest import Manifest
 from cpt.recipe.load import load_recipe
-from cpt.runner.manifest import Manifest
 from cpt.runner.run import run_recipe
 from tests.helpers import REPO, write_recipe
 

@@ -14,12 +14,13 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
+from cpt.core.atomic import is_complete
+from cpt.core.manifest import Manifest
 from cpt.guards.merge import read_weights
 from cpt.recipe.schema import Recipe
 from cpt.report import write_run_report
-from cpt.runner.atomic import atomic_write_json, is_complete
-from cpt.runner.manifest import Manifest
 from cpt.runner.merge_step import MERGE_DIR, merge_stage_output
+from eval.files import atomic_write_json
 from eval.harness import EvalSettings, evaluate_checkpoint
 from eval.tasks import TaskCatalog
 from tests.memorized_models import start_and_trained

@@ -51,8 +51,8 @@ def test_a_resumed_run_loads_torch_files_weights_only_and_no_remote_code(tmp_pat
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
+    from cpt.core.checkpoints import CommitCheckpoints
     from cpt.recipe.load import load_recipe
-    from cpt.runner.checkpoints import CommitCheckpoints
     from cpt.runner.run import run_recipe
 
     recipe = tiny_sft_recipe(tmp_path, name="r", steps=10, save_steps=5)

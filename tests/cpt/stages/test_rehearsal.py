@@ -15,6 +15,7 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from cpt.data.earlier import earlier_stages
 from cpt.stages import rehearsal_generate
 from cpt.stages.context import StageContext
 from cpt.stages.rehearsal import GENERATING_FILE, INFO_FILE, PROMPTS_FILE, ROWS_FILE, rehearsal_rows, row_style
@@ -33,19 +34,17 @@ def _jsonl(path, rows):
 
 def _context(tmp_path, model_dir, rehearsal: dict, data: list[dict] | None = None, replay: dict | None = None,
              name: str = "run") -> StageContext:
-    """Stage `later` of a run whose recipe.json lists an earlier sft stage `first` on PROMPTS."""
+    """Stage `later` of a run with an earlier sft stage `first` on PROMPTS (resolved as the runner does)."""
     first = _jsonl(tmp_path / "first.jsonl", [{"prompt": p, "completion": " old"} for p in PROMPTS])
     own = _jsonl(tmp_path / "own.jsonl", data or [{"prompt": f"new {i} =", "completion": " new"} for i in range(90)])
     run = tmp_path / name
-    run.mkdir(exist_ok=True)
-    stages = [{"name": "first", "kind": "sft", "data": {"path": first}},
-              {"name": "later", "kind": "sft", "data": {"path": own}, "rehearsal": rehearsal}]
-    (run / "recipe.json").write_text(json.dumps({"stages": stages}))
     spec = SFTStageSpec(name="later", kind="sft", data={"path": own}, rehearsal=rehearsal,
                         replay={**replay, "path": first} if replay else None)
     stage_dir = run / "stages" / "later"
     stage_dir.mkdir(parents=True, exist_ok=True)
-    return StageContext(spec=spec, input_model=model_dir, reference_model=model_dir, stage_dir=stage_dir, seed=0)
+    earlier = earlier_stages([SFTStageSpec(name="first", kind="sft", data={"path": first})])
+    return StageContext(spec=spec, input_model=model_dir, reference_model=model_dir, stage_dir=stage_dir, seed=0,
+                        earlier=earlier)
 
 
 def _model(model_dir):
@@ -237,8 +236,8 @@ def test_replay_and_rehearsal_shares_must_leave_room_for_the_stage():
 
 @pytest.mark.slow  # two short toy stages through the runner, twice: ~25 s on a busy 2-core machine
 def test_a_run_records_the_rehearsal_and_a_resumed_stage_reuses_it(tmp_path, toy_dir, counted):
+    from cpt.core.manifest import Manifest
     from cpt.recipe.load import load_recipe
-    from cpt.runner.manifest import Manifest
     from cpt.runner.run import run_recipe
     from tests.helpers import tiny_sft_recipe, write_recipe
 

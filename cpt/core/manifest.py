@@ -13,12 +13,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from cpt.core.layout import RunLayout
+from cpt.core.recipe_base import FOLDER_NAME
 from cpt.errors import UserError
-from cpt.recipe.base import FOLDER_NAME
-from cpt.runner.atomic import atomic_write_json, read_json
+from eval.files import atomic_write_json, read_json
 
-MANIFEST_NAME = "manifest.json"
-RESOLVED_RECIPE = "recipe.json"  # the validated recipe with command-line overrides applied
 MANIFEST_VERSION = 1
 
 PENDING, RUNNING, DONE = "pending", "running", "done"
@@ -69,7 +68,7 @@ class Manifest:
 
     @classmethod
     def load(cls, run_dir: Path) -> Manifest | None:
-        path = run_dir / MANIFEST_NAME
+        path = RunLayout(run_dir).manifest
         if not path.is_file():
             return None
         try:
@@ -89,7 +88,7 @@ class Manifest:
         return cls(stages=stages, **raw)
 
     def save(self, run_dir: Path) -> None:
-        atomic_write_json(run_dir / MANIFEST_NAME, asdict(self))
+        atomic_write_json(RunLayout(run_dir).manifest, asdict(self))
 
     def record(self, name: str, kind: str, index: int) -> StageRecord:
         """The stage's record, created as pending if new (or if its kind changed)."""

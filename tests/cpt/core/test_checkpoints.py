@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from cpt.runner.atomic import atomic_folder, is_complete, mark_complete, remove_partials
-from cpt.runner.checkpoints import discard_incomplete, latest_complete_checkpoint, prune_checkpoints
+from cpt.core.atomic import atomic_folder, is_complete, mark_complete, remove_partials
+from cpt.core.checkpoints import discard_incomplete, latest_complete_checkpoint, prune_checkpoints
 
 
 def _checkpoint(root, step, complete=True):

@@ -58,8 +58,8 @@ def test_sigterm_checkpoints_exits_75_and_the_rerun_matches(tmp_path, toy_dir):
 
 
 def test_stop_file_stops_before_the_next_stage(tmp_path, monkeypatch):
+    from cpt.core import preemption
     from cpt.errors import Preempted
-    from cpt.runner import preemption
 
     stop_file = tmp_path / "stop"
     monkeypatch.setenv(preemption.STOP_FILE_ENV, str(stop_file))

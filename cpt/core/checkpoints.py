@@ -16,8 +16,8 @@ from pathlib import Path
 
 from transformers import TrainerCallback
 
-from cpt.runner.atomic import is_complete, mark_complete
-from cpt.runner.distributed import is_main_process, wait_for_everyone
+from cpt.core.atomic import is_complete, mark_complete
+from cpt.core.distributed import is_main_process, wait_for_everyone
 
 _CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
 

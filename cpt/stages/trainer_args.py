@@ -11,7 +11,7 @@ import difflib
 from collections.abc import Callable
 from typing import Any
 
-from cpt.recipe.trainer_fields import trainer_fields
+from cpt.stages.trainer_fields import trainer_fields
 
 # Set by the runner for every stage: a recipe that sets them would break lineage or resume.
 RUNNER_OWNED_KEYS = {
@@ -51,7 +51,7 @@ VALUE_RANGES = {
 
 def check_trainer_args(load_config_class: Callable[[], type], values: dict[str, Any]) -> list[tuple[str, str]]:
     """Return (key, problem) pairs for `values` that do not fit the config class `load_config_class()` returns
-    (its fields come from a cache, recipe/trainer_fields.py, so TRL is imported only the first time); empty when all fit."""
+    (its fields come from a cache, stages/trainer_fields.py, so TRL is imported only the first time); empty when all fit."""
     fields = trainer_fields(load_config_class) if values else {}
     problems = []
     for key, value in values.items():

@@ -1,6 +1,6 @@
 """A full disk or an unwritable output folder: one clear message, and nothing half-written counts as done.
 
-Every write of the run is atomic or committed by a COMPLETE marker (runner/atomic.py), so a write
+Every write of the run is atomic or committed by a COMPLETE marker (core/atomic.py), so a write
 that fails midway leaves a temporary or unmarked folder that the rerun discards. What this module
 adds is the message: the libraries report a failed write in their own words (OSError ENOSPC from
 Python, "file write failed" from torch.save, "os error 28" from safetensors), and we turn each into

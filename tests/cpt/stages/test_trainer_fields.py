@@ -6,10 +6,10 @@ import json
 import subprocess
 import sys
 
-from cpt.recipe import trainer_fields as tf
 from cpt.recipe.load import load_recipe
-from cpt.recipe.trainer_args import check_trainer_args
+from cpt.stages import trainer_fields as tf
 from cpt.stages.sft_config import _sft_config_class
+from cpt.stages.trainer_args import check_trainer_args
 
 
 def test_fields_are_described_once_then_read_from_the_cache(tmp_path, monkeypatch):

@@ -1,20 +1,43 @@
 """Earlier stages' data, read again by a later stage: replay rows, or the sample an adaptive OSF guard
 measures layer importance on.
 
-A recipe names earlier stages (their data sources are read from the run's validated recipe.json)
-and/or a file; `EarlierDataSpec` is that part of a recipe section, `earlier_rows` loads the rows.
+A recipe names earlier stages and/or a file; `EarlierDataSpec` is that part of a recipe section. The
+runner resolves the stages before the current one into `StageContext.earlier` (`earlier_stages`), so a
+stage never reads its run back from disk; `earlier_rows` loads the rows:
+
+    ctx = StageContext(..., earlier=earlier_stages(recipe.stages[:index]))
+    rows = earlier_rows(ctx, ctx.spec.replay, ("prompt", "completion"), "replay")
 """
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
 
 from pydantic import Field, model_validator
 
+from cpt.core.recipe_base import DataSource, StrictModel
 from cpt.errors import UserError
-from cpt.recipe.base import DataSource, StrictModel
 
 DATA_STAGE_KINDS = ("cpt", "sft")  # the stage kinds whose data can be read again (text or prompt/completion)
+
+
+@dataclass(frozen=True)
+class EarlierStage:
+    """A stage before the current one, as a later stage may see it: its name, kind and training data."""
+
+    name: str
+    kind: str
+    sources: tuple[DataSource, ...]  # cpt: its domains' data; sft: its data; other kinds: none
+
+
+def training_sources(stage) -> tuple[DataSource, ...]:
+    """The data a stage trains on (a cpt stage's domains, another kind's `data`), without replay files."""
+    return tuple(domain.data for domain in stage.domains) if stage.kind == "cpt" else (stage.data,)
+
+
+def earlier_stages(specs) -> tuple[EarlierStage, ...]:
+    """The runner's view of the stages before the current one (`specs`: their recipe sections, in order)."""
+    return tuple(EarlierStage(s.name, s.kind, training_sources(s) if s.kind in DATA_STAGE_KINDS else ()) for s in specs)
 
 
 class EarlierDataSpec(StrictModel):
@@ -29,25 +52,20 @@ class EarlierDataSpec(StrictModel):
             raise ValueError("give stages (earlier stage names) and/or path (a data file)")
         return self
 
-    def sources(self, run_recipe: dict[str, Any], stage_name: str, key: str) -> list[DataSource]:
-        """The data sources: the named earlier stages' data (from the run's recipe.json), then `path`.
-        `key` names this section in messages (`replay`, `guard.adaptive`)."""
-        stages = run_recipe.get("stages", [])
-        names = [s["name"] for s in stages]
-        earlier = names[: names.index(stage_name)] if stage_name in names else names
+    def sources(self, earlier: tuple[EarlierStage, ...], stage_name: str, key: str) -> list[DataSource]:
+        """The data sources: the named earlier stages' data, then `path`. `key` names this section in
+        messages (`replay`, `guard.adaptive`)."""
+        by_name = {stage.name: stage for stage in earlier}
         sources = []
         for name in self.stages:
-            if name not in earlier:
+            stage = by_name.get(name)
+            if stage is None:
                 raise UserError(f"stage {stage_name}: {key}.stages: '{name}' is not an earlier stage "
-                                f"(earlier: {', '.join(earlier) or 'none'})")
-            stage = stages[names.index(name)]
-            if stage["kind"] == "cpt":
-                sources += [DataSource(**d["data"]) for d in stage["domains"]]
-            elif stage["kind"] == "sft":
-                sources.append(DataSource(**stage["data"]))
-            else:
-                raise UserError(f"stage {stage_name}: {key}.stages: '{name}' is a {stage['kind']} stage; "
+                                f"(earlier: {', '.join(by_name) or 'none'})")
+            if stage.kind not in DATA_STAGE_KINDS:
+                raise UserError(f"stage {stage_name}: {key}.stages: '{name}' is a {stage.kind} stage; "
                                 "only cpt and sft data can be read again")
+            sources += stage.sources
         if self.path is not None:
             sources.append(DataSource(path=self.path))
         return sources
@@ -59,18 +77,10 @@ def earlier_rows(ctx, spec: EarlierDataSpec, columns: tuple[str, ...], key: str)
     from datasets import concatenate_datasets
 
     from cpt.data.rows import SFT_SHAPES, load_rows
-    from cpt.runner.atomic import read_json
-    from cpt.runner.manifest import RESOLVED_RECIPE
     from data_mixing.replay import as_columns
 
-    # Earlier stages' data sources are read from the run's validated recipe, which the runner
-    # writes to the run directory (RUN/stages/NAME is this stage's folder) before any stage runs.
-    recipe_file = ctx.stage_dir.parent.parent / RESOLVED_RECIPE
-    if spec.stages and not recipe_file.is_file():
-        raise UserError(f"stage {ctx.spec.name}: {key}.stages needs the run's {RESOLVED_RECIPE}, not found at {recipe_file}")
-    run_recipe = read_json(recipe_file) if spec.stages else {}
     parts = []
-    for source in spec.sources(run_recipe, ctx.spec.name, key):
+    for source in spec.sources(ctx.earlier, ctx.spec.name, key):
         rows = as_columns(load_rows(source, SFT_SHAPES), columns)
         if rows is None:
             raise UserError(f"stage {ctx.spec.name}: {key} data {source.describe()} has rows that do not fit "
@@ -81,14 +91,7 @@ def earlier_rows(ctx, spec: EarlierDataSpec, columns: tuple[str, ...], key: str)
 
 def earlier_sources(ctx, spec: EarlierDataSpec, key: str) -> list[DataSource]:
     """The data sources `spec` names for the stage of `ctx`, not yet read (`key`: the recipe section)."""
-    from cpt.runner.atomic import read_json
-    from cpt.runner.manifest import RESOLVED_RECIPE
-
-    # As in earlier_rows: the earlier stages' sources come from the run's validated recipe.json.
-    recipe_file = ctx.stage_dir.parent.parent / RESOLVED_RECIPE
-    if spec.stages and not recipe_file.is_file():
-        raise UserError(f"stage {ctx.spec.name}: {key}.stages needs the run's {RESOLVED_RECIPE}, not found at {recipe_file}")
-    return spec.sources(read_json(recipe_file) if spec.stages else {}, ctx.spec.name, key)
+    return spec.sources(ctx.earlier, ctx.spec.name, key)
 
 
 def earlier_stage_problem(names: list[str], earlier: dict[str, str]) -> str | None:

@@ -13,8 +13,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-# One implementation of whole-file writes for the pipeline and eval; re-exported for the runner.
-from eval.files import atomic_write_json, atomic_write_text, read_json  # noqa: F401
+# Whole-file writes live in eval.files (one implementation for the pipeline and eval); folders are ours.
+from eval.files import atomic_write_text
 
 COMPLETE_MARKER = "COMPLETE"
 

@@ -21,8 +21,8 @@ from pathlib import Path
 
 from transformers import TrainerCallback
 
+from cpt.core.distributed import any_process
 from cpt.errors import Preempted
-from cpt.runner.distributed import any_process
 
 STOP_FILE_ENV = "CPT_STOP_FILE"
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR1)
