@@ -15,6 +15,9 @@
     cpt toy [--out DIR]                    build the embedded tiny model and task suite
     cpt import-model NAME_OR_GGUF [--out DIR]   a named model or a .gguf file -> a cached Hugging Face folder
 
+Overrides may stand anywhere after the recipe, before or after the options
+(`cpt slurm RECIPE --nodes 2 run.output_dir=X` and `cpt slurm RECIPE run.output_dir=X --nodes 2` are the same).
+
 User errors print one message and exit 2; nothing already written is touched. A run asked to stop
 (SIGTERM, SIGUSR1, $CPT_STOP_FILE) checkpoints and exits 75: rerun the same command to resume.
 A non-finite loss stops its stage with exit 3, a full disk or unwritable output with exit 74;
@@ -43,7 +46,7 @@ _ERROR_EXITS = ((UserError, USER_ERROR_EXIT), (StorageError, STORAGE_EXIT), (Tra
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = _parse(_parser(), argv)
     try:
         return args.handler(args) or 0
     except (UserError, StorageError, TrainingDiverged) as exc:
@@ -55,6 +58,23 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("cpt: interrupted; rerun the same command to resume", file=sys.stderr)
         return 130
+
+
+def _parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """Parse with `key.path=value` overrides allowed anywhere on the line, not only last.
+
+    argparse gives a `nargs="*"` positional only the words before the first option, so an override after
+    `--nodes 2` comes back unrecognised; `parse_intermixed_args` would fix that but refuses subcommands.
+    So the words argparse leaves over that read as overrides join the command's overrides, in command-line
+    order (a later override of the same key wins, as before); anything else is still an error."""
+    args, extras = parser.parse_known_args(argv)
+    overrides = [word for word in extras if "=" in word and not word.startswith("-")]
+    unknown = [word for word in extras if word not in overrides]
+    if unknown or (overrides and not hasattr(args, "overrides")):
+        parser.error("unrecognized arguments: " + " ".join(unknown or overrides))
+    if overrides:
+        args.overrides = [*args.overrides, *overrides]
+    return args
 
 
 def _tell(message: str) -> None:
