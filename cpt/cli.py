@@ -18,6 +18,9 @@
 Overrides may stand anywhere after the recipe, before or after the options
 (`cpt slurm RECIPE --nodes 2 run.output_dir=X` and `cpt slurm RECIPE run.output_dir=X --nodes 2` are the same).
 
+Progress goes to stderr (the main process's only, under a launcher; -v/--verbose adds debug messages);
+results (plans, the run's summary and matrix) go to stdout.
+
 User errors print one message and exit 2; nothing already written is touched. A run asked to stop
 (SIGTERM, SIGUSR1, $CPT_STOP_FILE) checkpoints and exits 75: rerun the same command to resume.
 A non-finite loss stops its stage with exit 3, a full disk or unwritable output with exit 74;
@@ -27,10 +30,10 @@ complete checkpoints are kept in both cases.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
+from cpt.core.log_setup import configure_logging, process_rank
 from cpt.errors import (
     DIVERGED_EXIT,
     PREEMPTED_EXIT,
@@ -47,6 +50,7 @@ _ERROR_EXITS = ((UserError, USER_ERROR_EXIT), (StorageError, STORAGE_EXIT), (Tra
 
 def main(argv: list[str] | None = None) -> int:
     args = _parse(_parser(), argv)
+    configure_logging(args.verbose)
     try:
         return args.handler(args) or 0
     except (UserError, StorageError, TrainingDiverged) as exc:
@@ -79,7 +83,7 @@ def _parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.
 
 def _tell(message: str) -> None:
     """Print to stderr once per run: under a launcher, every rank meets the same error."""
-    if os.environ.get("RANK", "0") == "0":
+    if process_rank() == 0:
         print(message, file=sys.stderr)
 
 
@@ -114,6 +118,8 @@ def _parser() -> argparse.ArgumentParser:
     imported.add_argument("--out", type=Path, default=None, help="default: a folder under $CPT_MODELS_DIR or "
                           "~/.cache/cpt/models (reused while the source is unchanged)")
     imported.set_defaults(handler=_cmd_import_model)
+    for command in commands.choices.values():
+        command.add_argument("-v", "--verbose", action="store_true", help="say more (debug messages) as it runs")
     return parser
 
 
@@ -197,9 +203,11 @@ def _cmd_run(args) -> int:
         text += "\n# command-line overrides:\n" + "".join(f"#   {o}\n" for o in args.overrides)
     try:
         with reported_storage_errors(run_dir_of(recipe)):
-            run_recipe(recipe, text, until=args.until, with_eval=args.with_eval, preflighted=True)
+            summary = run_recipe(recipe, text, until=args.until, with_eval=args.with_eval, preflighted=True)
     finally:
         shutdown()
+    if process_rank() == 0:  # under a launcher every process has the summary: one shows it
+        print("\n".join(summary.lines), flush=True)
     return 0
 
 

@@ -13,12 +13,15 @@ place with its marker written last: an interrupted import leaves nothing that lo
 from __future__ import annotations
 
 import copy
+import logging
 import time
 from pathlib import Path
 
 from cpt.errors import UserError
 from cpt.pretrained.cache import building, locked, models_root, read_marker, write_marker
 from cpt.pretrained.gguf_file import check_gguf_header, gguf_digest, read_gguf_metadata
+
+logger = logging.getLogger(__name__)
 
 IMPORT_VERSION = 1  # bump when the import procedure changes what it writes: old imports are rebuilt
 # Saved in float32: the dequantised GGUF weights are exact in fp32, so the imported model's logits equal the
@@ -50,8 +53,8 @@ def import_gguf(path: Path | str, out: Path | str | None = None, replace: bool =
             return final
         _refuse_other_import(final, replace)
         metadata = read_gguf_metadata(path)
-        print(f"importing {path.name} ({metadata['size'] / 1e6:.0f} MB, {metadata['architecture']}) into {final}",
-              flush=True)
+        logger.info("importing %s (%.0f MB, %s) into %s", path.name, metadata["size"] / 1e6,
+                    metadata["architecture"], final)
         started = time.time()
         with building(final) as staging:
             parameters = convert_gguf(path, staging)
@@ -60,7 +63,7 @@ def import_gguf(path: Path | str, out: Path | str | None = None, replace: bool =
                 "parameters": parameters, "seconds": round(time.time() - started, 1), **metadata,
                 "transformers": _transformers_version(),
             })
-    print(f"imported in {time.time() - started:.0f}s: {final}", flush=True)
+    logger.info("imported in %.0fs: %s", time.time() - started, final)
     return final
 
 

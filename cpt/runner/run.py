@@ -9,6 +9,7 @@ Every process runs this loop; only the main process writes the manifest, evaluat
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +30,8 @@ from cpt.runner.preflight import preflight
 from cpt.runner.results import write_matrix
 from eval.metrics import BASE_LABEL
 
+logger = logging.getLogger(__name__)
+
 
 @dataclass
 class RunSummary:
@@ -38,6 +41,7 @@ class RunSummary:
     train_seconds: dict[str, float] = field(default_factory=dict)  # stage -> wall time, skipped stages included
     eval_seconds: dict[str, float] = field(default_factory=dict)  # checkpoint -> wall time of its evaluation
     chance: dict[str, float | None] = field(default_factory=dict)  # eval task -> chance level (None: unknown)
+    lines: list[str] = field(default_factory=list)  # the closing summary (stages, matrix, report) the CLI prints
 
 
 def run_dir_of(recipe: Recipe) -> Path:
@@ -144,13 +148,13 @@ def _finish(summary: RunSummary, recipe: Recipe, manifest: Manifest) -> None:
         atomic_write_json(summary.run_dir / "eval" / "timings.json", timings)
         if summary.matrix:
             lines += ["", f"report: {write_run_report(summary.run_dir)}"]
-    _say("\n".join(lines))
+    summary.lines = lines
 
 
 def _say(text: str) -> None:
+    """Progress, on the main process only (the others would repeat it): `cpt run` shows it on stderr."""
     if is_main_process():
-        print(text, flush=True)
-
+        logger.info(text)
 
 
 def _pct(score: float | None) -> str:

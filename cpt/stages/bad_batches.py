@@ -23,12 +23,16 @@ its own: a bad loss stops the stage there, before the step is saved, and cannot 
 
 from __future__ import annotations
 
+import logging
+
 import torch
 from transformers import TrainerCallback
 
 from cpt.errors import TrainingDiverged
 from cpt.runner.checkpoints import latest_complete_checkpoint
 from cpt.runner.distributed import any_process, is_main_process, zero_stage
+
+logger = logging.getLogger(__name__)
 
 
 class BadBatchCheck(TrainerCallback):
@@ -56,8 +60,8 @@ class BadBatchCheck(TrainerCallback):
         for parameter in model.parameters():
             parameter.grad = None  # the optimizer skips parameters without a gradient
         if is_main_process():
-            print(f"stage {self.stage}: skipped step {step} ({problem}); "
-                  f"{len(self.skipped)} of at most {self.limit} (skip_bad_batches)", flush=True)
+            logger.warning("stage %s: skipped step %d (%s); %d of at most %d (skip_bad_batches)",
+                           self.stage, step, problem, len(self.skipped), self.limit)
         return control
 
     def _stop_message(self, step: int, problem: str) -> str:
