@@ -79,13 +79,12 @@ class BadBatchCheck(TrainerCallback):
 
 
 class RecordsLoss:
-    """Mixin placed before a trainer class: hands each micro-batch's loss to the BadBatchCheck."""
-
-    cpt_bad_batches: BadBatchCheck
+    """Mixin placed before a trainer class: hands each micro-batch's loss to the BadBatchCheck, the
+    trainer's `cpt_hooks.check` (stages/hooks.py builds the class and sets it)."""
 
     def training_step(self, model, inputs, num_items_in_batch=None):
         loss = super().training_step(model, inputs, num_items_in_batch)
-        self.cpt_bad_batches.losses.append(loss.detach())
+        self.cpt_hooks.check.losses.append(loss.detach())
         return loss
 
     def _get_grad_norm(self, model, grad_norm=None):
@@ -93,13 +92,8 @@ class RecordsLoss:
         # check computes the norm itself. Under DeepSpeed the engine's norm is its own: not taken.
         grad_norm = super()._get_grad_norm(model, grad_norm=grad_norm)
         if zero_stage() is None:
-            self.cpt_bad_batches.grad_norm = grad_norm
+            self.cpt_hooks.check.grad_norm = grad_norm
         return grad_norm
-
-
-def checked_trainer_class(trainer_cls: type, check: BadBatchCheck) -> type:
-    """`trainer_cls` whose micro-batch losses reach `check`."""
-    return type(f"Checked{trainer_cls.__name__}", (RecordsLoss, trainer_cls), {"cpt_bad_batches": check})
 
 
 def _gradient_norm(recorded, model) -> torch.Tensor | None:
