@@ -18,8 +18,9 @@ import time
 from pathlib import Path
 
 from cpt.errors import UserError
-from cpt.pretrained.cache import building, locked, models_root, read_marker, write_marker
+from cpt.pretrained.cache import check_replaceable, models_root, read_marker, write_marker
 from cpt.pretrained.gguf_file import check_gguf_header, gguf_digest, read_gguf_metadata
+from eval.cached_folder import build_once
 
 logger = logging.getLogger(__name__)
 
@@ -46,25 +47,25 @@ def import_gguf(path: Path | str, out: Path | str | None = None, replace: bool =
     check_gguf_header(path)
     digest = gguf_digest(path)
     final = Path(out).expanduser().absolute() if out is not None else default_import_dir(path, digest)
-    if _is_import_of(final, digest):
-        return final
-    with locked(final):
-        if _is_import_of(final, digest):
-            return final
-        _refuse_other_import(final, replace)
+
+    def refuse(folder: Path) -> None:
+        _refuse_other_import(folder, replace)
+        check_replaceable(folder)
+
+    def build(staging: Path) -> None:
         metadata = read_gguf_metadata(path)
         logger.info("importing %s (%.0f MB, %s) into %s", path.name, metadata["size"] / 1e6,
                     metadata["architecture"], final)
         started = time.time()
-        with building(final) as staging:
-            parameters = convert_gguf(path, staging)
-            write_marker(staging, {
-                "import_version": IMPORT_VERSION, "source": str(path), "sha256": digest, "dtype": SAVE_DTYPE,
-                "parameters": parameters, "seconds": round(time.time() - started, 1), **metadata,
-                "transformers": _transformers_version(),
-            })
-    logger.info("imported in %.0fs: %s", time.time() - started, final)
-    return final
+        parameters = convert_gguf(path, staging)
+        write_marker(staging, {  # last: a folder without its marker is never taken as complete
+            "import_version": IMPORT_VERSION, "source": str(path), "sha256": digest, "dtype": SAVE_DTYPE,
+            "parameters": parameters, "seconds": round(time.time() - started, 1), **metadata,
+            "transformers": _transformers_version(),
+        })
+        logger.info("imported in %.0fs: %s", time.time() - started, final)
+
+    return build_once(final, lambda folder: _is_import_of(folder, digest), build, refuse)
 
 
 def convert_gguf(path: Path, out_dir: Path) -> int:

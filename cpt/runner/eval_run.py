@@ -21,6 +21,7 @@ from cpt.runner.atomic import is_complete, read_json
 from cpt.runner.evaluation import CheckpointEvaluator, check_eval_spec, results_dir
 from cpt.runner.manifest import DONE, RESOLVED_RECIPE, Manifest
 from cpt.runner.results import write_matrix
+from eval.matrix import score_line
 from eval.metrics import BASE_LABEL
 
 
@@ -38,7 +39,7 @@ def evaluate_run(run_dir: Path, stages: list[str] | None = None, tasks: list[str
     lines = []
     for label, model_dir in chosen:
         scores = evaluator(model_dir, results_dir(run_dir, label))
-        lines.append(f"eval {label}: " + ", ".join(f"{t} {_pct(s)}" for t, s in scores.items()))
+        lines.append(score_line(label, scores))
     matrix = [(label, evaluator(d, results_dir(run_dir, label), compute=False)) for label, d in checkpoints]
     recipe = recipe.model_copy(update={"eval": spec})
     return lines + write_matrix(run_dir, recipe, matrix, [t.name for t in spec.tasks], evaluator.chance_levels())
@@ -103,7 +104,3 @@ def _choose(checkpoints: list[tuple[str, Path]], stages: list[str] | None, recip
         if name not in finished:
             raise UserError(f"--stage {name}: the stage has no finished checkpoint yet; run `cpt run` first")
     return [(label, d) for label, d in checkpoints if label in stages]
-
-
-def _pct(score: float | None) -> str:
-    return "-" if score is None else f"{100 * score:.1f}%"

@@ -28,6 +28,7 @@ from cpt.runner.manifest import RESOLVED_RECIPE, Manifest, config_hash
 from cpt.runner.preemption import check_stop
 from cpt.runner.preflight import preflight
 from cpt.runner.results import write_matrix
+from eval.matrix import score_line
 from eval.metrics import BASE_LABEL
 
 logger = logging.getLogger(__name__)
@@ -127,7 +128,7 @@ def _evaluator(recipe: Recipe, summary: RunSummary):
         scores = score(model_dir, results_dir)
         summary.matrix.append((label, scores))
         summary.eval_seconds[label] = time.time() - started
-        _say(f"   eval {label}: " + ", ".join(f"{t} {_pct(s)}" for t, s in scores.items()))
+        _say("   " + score_line(label, scores))
 
     return evaluate
 
@@ -156,6 +157,3 @@ def _say(text: str) -> None:
     if is_main_process():
         logger.info(text)
 
-
-def _pct(score: float | None) -> str:
-    return "-" if score is None else f"{100 * score:.0f}%"
