@@ -96,6 +96,7 @@ def check_run(run, recipe: dict, launch: Launch, toy_dir, stdout: str) -> None:
     assert expected + (f", DeepSpeed ZeRO-{launch.zero}" if launch.zero else ", DDP" if launch.processes > 1 else "") \
         in stdout
     assert stdout.count(f"run {recipe['run']['name']}:") == 1, "only rank 0 prints the summary"
+    assert stdout.count("launch: ") == 1, "only the main process logs its progress (cpt/core/log_setup.py)"
     manifest = json.loads((run / "manifest.json").read_text())["stages"]
     assert {n: (s["status"], s["global_step"]) for n, s in manifest.items()} == {
         s["name"]: ("done", STEPS) for s in stages}
