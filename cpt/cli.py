@@ -15,6 +15,12 @@
     cpt toy [--out DIR]                    build the embedded tiny model and task suite
     cpt import-model NAME_OR_GGUF [--out DIR]   a named model or a .gguf file -> a cached Hugging Face folder
 
+Overrides may stand anywhere after the recipe, before or after the options
+(`cpt slurm RECIPE --nodes 2 run.output_dir=X` and `cpt slurm RECIPE run.output_dir=X --nodes 2` are the same).
+
+Progress goes to stderr (the main process's only, under a launcher; -v/--verbose adds debug messages);
+results (plans, the run's summary and matrix) go to stdout.
+
 User errors print one message and exit 2; nothing already written is touched. A run asked to stop
 (SIGTERM, SIGUSR1, $CPT_STOP_FILE) checkpoints and exits 75: rerun the same command to resume.
 A non-finite loss stops its stage with exit 3, a full disk or unwritable output with exit 74;
@@ -24,11 +30,11 @@ complete checkpoints are kept in both cases.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
 from cpt.core.layout import RunLayout
+from cpt.core.log_setup import configure_logging, process_rank
 from cpt.errors import (
     DIVERGED_EXIT,
     PREEMPTED_EXIT,
@@ -44,7 +50,8 @@ _ERROR_EXITS = ((UserError, USER_ERROR_EXIT), (StorageError, STORAGE_EXIT), (Tra
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = _parse(_parser(), argv)
+    configure_logging(args.verbose)
     try:
         return args.handler(args) or 0
     except (UserError, StorageError, TrainingDiverged) as exc:
@@ -58,9 +65,26 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+def _parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """Parse with `key.path=value` overrides allowed anywhere on the line, not only last.
+
+    argparse gives a `nargs="*"` positional only the words before the first option, so an override after
+    `--nodes 2` comes back unrecognised; `parse_intermixed_args` would fix that but refuses subcommands.
+    So the words argparse leaves over that read as overrides join the command's overrides, in command-line
+    order (a later override of the same key wins, as before); anything else is still an error."""
+    args, extras = parser.parse_known_args(argv)
+    overrides = [word for word in extras if "=" in word and not word.startswith("-")]
+    unknown = [word for word in extras if word not in overrides]
+    if unknown or (overrides and not hasattr(args, "overrides")):
+        parser.error("unrecognized arguments: " + " ".join(unknown or overrides))
+    if overrides:
+        args.overrides = [*args.overrides, *overrides]
+    return args
+
+
 def _tell(message: str) -> None:
     """Print to stderr once per run: under a launcher, every rank meets the same error."""
-    if os.environ.get("RANK", "0") == "0":
+    if process_rank() == 0:
         print(message, file=sys.stderr)
 
 
@@ -95,6 +119,8 @@ def _parser() -> argparse.ArgumentParser:
     imported.add_argument("--out", type=Path, default=None, help="default: a folder under $CPT_MODELS_DIR or "
                           "~/.cache/cpt/models (reused while the source is unchanged)")
     imported.set_defaults(handler=_cmd_import_model)
+    for command in commands.choices.values():
+        command.add_argument("-v", "--verbose", action="store_true", help="say more (debug messages) as it runs")
     return parser
 
 
@@ -178,9 +204,11 @@ def _cmd_run(args) -> int:
         text += "\n# command-line overrides:\n" + "".join(f"#   {o}\n" for o in args.overrides)
     try:
         with reported_storage_errors(run_dir_of(recipe)):
-            run_recipe(recipe, text, until=args.until, with_eval=args.with_eval, preflighted=True)
+            summary = run_recipe(recipe, text, until=args.until, with_eval=args.with_eval, preflighted=True)
     finally:
         shutdown()
+    if process_rank() == 0:  # under a launcher every process has the summary: one shows it
+        print("\n".join(summary.lines), flush=True)
     return 0
 
 

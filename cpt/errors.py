@@ -2,7 +2,10 @@
 
 Anything a user can fix (a bad recipe, a missing file, a malformed data line) raises
 `UserError`; the CLI prints its message and exits with `USER_ERROR_EXIT`.
+`as_user_error(function, *args, key=...)` restates eval's EvalInputError (and our own) as one UserError.
 """
+
+from eval.errors import EvalInputError
 
 USER_ERROR_EXIT = 2
 DIVERGED_EXIT = 3  # a stage met a non-finite loss or gradient (cpt/stages/bad_batches.py)
@@ -24,3 +27,12 @@ class TrainingDiverged(Exception):
 
 class StorageError(Exception):
     """Writing the run failed for lack of space or permission; nothing half-written counts as done."""
+
+
+def as_user_error(function, *args, key: str | None = None):
+    """`function(*args)`; a user-fixable error it raises (a UserError, or eval's EvalInputError: eval knows
+    nothing of cpt) becomes a UserError, its message prefixed with the recipe `key` it came from if given."""
+    try:
+        return function(*args)
+    except (UserError, EvalInputError) as exc:
+        raise UserError(f"{key}: {exc}" if key else str(exc)) from None

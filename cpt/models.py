@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from cpt.data.encoding import decode_utf8
-from cpt.errors import UserError
+from cpt.errors import UserError, as_user_error
 from cpt.pretrained import ensure_named_model, import_gguf, is_gguf_name, lookup
 from cpt.pretrained.cache import read_marker
 from cpt.pretrained.gguf_file import check_gguf_header
@@ -24,9 +24,9 @@ def resolve_base_model(spec: ModelSpec) -> str:
         return str(ensure_toy() / "model")
     path = Path(spec.name_or_path).expanduser()
     if is_gguf_name(spec.name_or_path):
-        return str(_as_user_error("model.name_or_path", import_gguf, path))
+        return str(as_user_error(import_gguf, path, key="model.name_or_path"))
     if not path.exists() and lookup(spec.name_or_path):
-        return str(_as_user_error("model.name_or_path", ensure_named_model, spec.name_or_path))
+        return str(as_user_error(ensure_named_model, spec.name_or_path, key="model.name_or_path"))
     return _local_folder(spec.name_or_path) or _hub_model(spec)
 
 
@@ -83,7 +83,7 @@ def check_model_spec(spec: ModelSpec) -> None:
     """
     name = spec.name_or_path
     if is_gguf_name(name):
-        _as_user_error("model.name_or_path", check_gguf_header, Path(name).expanduser())
+        as_user_error(check_gguf_header, Path(name).expanduser(), key="model.name_or_path")
     elif name != TOY_MODEL and not (lookup(name) and not Path(name).expanduser().exists()):
         _local_folder(name)
     tokenizer = spec.tokenizer
@@ -109,14 +109,6 @@ def _check_chat_template(template: str) -> None:
         ImmutableSandboxedEnvironment(extensions=["jinja2.ext.loopcontrols"]).parse(template)
     except TemplateSyntaxError as exc:
         raise UserError(f"{where}:{exc.lineno}: not a valid Jinja template ({exc.message})") from None
-
-
-def _as_user_error(key: str, function, *args):
-    """Call `function`; a UserError it raises is restated with the recipe key it came from."""
-    try:
-        return function(*args)
-    except UserError as exc:
-        raise UserError(f"{key}: {exc}") from None
 
 
 def _looks_local(name: str) -> bool:

@@ -89,7 +89,10 @@ def _kl_note(stage) -> str:
         beta = stage.train.get("beta", DEFAULT_BETA)
         return f"  (KL beta {beta})" if beta > 0 else "  (beta 0: no KL, reference unused)"
     if stage.kind == "dpo":
-        return f"  (DPO beta {stage.train.get('beta', 0.1)})"
+        from cpt.stages.trainer_fields import trainer_defaults
+
+        beta = stage.train.get("beta")  # else TRL's own (DPOConfig's), read from the fields cache: no TRL import
+        return f"  (DPO beta {trainer_defaults(stage.trainer_config_class)['beta'] if beta is None else beta})"
     return ""
 
 

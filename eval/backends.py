@@ -37,11 +37,12 @@ def make_lm(checkpoint: Path, settings):
     return HFLM(pretrained=model, tokenizer=tokenizer, batch_size=settings.batch_size)
 
 
-def require_vllm() -> None:
+def require_vllm(where: str = "eval.backend") -> None:
+    """A clear error when vLLM is asked for (by the setting `where`) and is not installed."""
     if importlib.util.find_spec("vllm") is None:
         raise EvalInputError(
-            "eval.backend is 'vllm' but vLLM is not installed: install the extra on a CUDA machine "
-            "(pip install 'cpt-pipeline[vllm]'), or set eval.backend: hf"
+            f"{where} is 'vllm' but vLLM is not installed: install the extra on a CUDA machine "
+            "(pip install 'cpt-pipeline[vllm]'), or set it to hf"
         )
 
 

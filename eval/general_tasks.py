@@ -19,13 +19,11 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 
+from eval.cached_folder import build_once
 from eval.errors import EvalInputError
-from eval.files import replace_folder, sibling_lock
 
 VERSION = 1  # bump when the tasks' rows or YAML change: existing builds are rebuilt
 MARKER = "BUILD_INFO.json"
@@ -57,19 +55,7 @@ def build_general_tasks(target: Path, final_root: Path | None = None) -> dict:
 def ensure_general_tasks(root: Path | None = None) -> Path:
     """The folder of general task YAMLs (default `general_root()`), built first unless complete and current."""
     root = Path(root).absolute() if root is not None else general_root().absolute()
-    if _is_current(root):
-        return root
-    with sibling_lock(root):
-        if _is_current(root):
-            return root
-        _check_replaceable(root)
-        staging = Path(tempfile.mkdtemp(prefix=f".{root.name}.building-", dir=root.parent))
-        try:
-            build_general_tasks(staging / "general", root)
-            replace_folder(root, staging / "general")
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
-    return root
+    return build_once(root, _is_current, lambda staging: build_general_tasks(staging, root), _check_replaceable)
 
 
 def _is_current(root: Path) -> bool:

@@ -29,5 +29,10 @@ def format_matrix(
     return "\n".join(lines)
 
 
+def score_line(label: str, scores: dict[str, float | None]) -> str:
+    """One checkpoint's scores on a line, as `cpt run` and `cpt eval` say them: "eval b: parity 52.0%, ..." """
+    return f"eval {label}: " + ", ".join(f"{task} {'-' if s is None else f'{100 * s:.1f}%'}" for task, s in scores.items())
+
+
 def _cell(score: float | None, width: int) -> str:
     return ("-" if score is None else f"{100 * score:.1f}").rjust(width)

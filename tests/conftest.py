@@ -18,6 +18,16 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     os.environ["MKL_NUM_THREADS"] = "1"
 
 
+@pytest.fixture(autouse=True)
+def _command_logging_removed():
+    """A test that calls the `cpt` command in-process configures logging (cpt/core/log_setup.py); the next
+    test starts without it, so what a test sees on stderr does not depend on the tests before it."""
+    yield
+    from cpt.core.log_setup import remove_handlers
+
+    remove_handlers()
+
+
 @pytest.fixture(scope="session")
 def toy_dir(tmp_path_factory):
     """The embedded toy model and tasks, built once; CPT_TOY_DIR points every `toy` use here."""

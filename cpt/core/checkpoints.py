@@ -9,6 +9,7 @@ with no complete checkpoint at all (the Trainer's own `save_total_limit` deletes
 
 from __future__ import annotations
 
+import logging
 import re
 import shutil
 import time
@@ -18,6 +19,8 @@ from transformers import TrainerCallback
 
 from cpt.core.atomic import is_complete, mark_complete
 from cpt.core.distributed import is_main_process, wait_for_everyone
+
+logger = logging.getLogger(__name__)
 
 _CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
 
@@ -85,7 +88,7 @@ class AnnounceResume(TrainerCallback):
             import psutil
 
             elapsed = time.time() - psutil.Process().create_time()
-            print(f"{self.stage}: resumed from {self.checkpoint.name}, at step {state.global_step} "
-                  f"{elapsed:.1f}s after the process started", flush=True)
+            logger.info("%s: resumed from %s, at step %d %.1fs after the process started",
+                        self.stage, self.checkpoint.name, state.global_step, elapsed)
         self.announced = True
         return control

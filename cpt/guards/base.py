@@ -39,16 +39,18 @@ class Guard:
 
 class GuardedLoss:
     """Mixin placed before a trainer class: its loss plus the guard's penalty, logged as `guard/<name>`.
+    The guard is the trainer's `cpt_hooks.guard` (stages/hooks.py builds the class and sets both); without
+    a guard, or with one that adds no penalty, the loss is the trainer's own.
 
     The penalty is scaled so it counts once per optimizer step whatever the gradient accumulation:
     the Trainer divides the loss by the accumulation steps unless the loss was already normalised
     over the whole accumulated batch (transformers' `training_step`), and we mirror that choice.
     """
 
-    cpt_guard: Guard
-
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        guard = self.cpt_guard
+        guard = self.cpt_hooks.guard
+        if not adds_penalty(guard):
+            return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
         if guard.needs_outputs:
             loss, outputs = super().compute_loss(model, inputs, return_outputs=True, num_items_in_batch=num_items_in_batch)
         else:
@@ -74,13 +76,11 @@ class GuardedLoss:
 
     def log(self, logs: dict[str, float], *args, **kwargs) -> None:
         if self._guard_log and "loss" in logs:  # training logs only, not eval
-            logs[f"guard/{self.cpt_guard.name}"] = sum(self._guard_log) / len(self._guard_log)
+            logs[f"guard/{self.cpt_hooks.guard.name}"] = sum(self._guard_log) / len(self._guard_log)
             self._guard_log.clear()
         super().log(logs, *args, **kwargs)
 
 
-def guarded_trainer_class(trainer_cls: type, guard: Guard) -> type:
-    """`trainer_cls` with the guard's loss term (the class itself when the guard adds none)."""
-    if type(guard).penalty is Guard.penalty:
-        return trainer_cls
-    return type(f"Guarded{trainer_cls.__name__}", (GuardedLoss, trainer_cls), {"cpt_guard": guard, "_guard_log": []})
+def adds_penalty(guard: Guard | None) -> bool:
+    """Whether `guard` adds a loss term (a subclass overriding `penalty`)."""
+    return guard is not None and type(guard).penalty is not Guard.penalty

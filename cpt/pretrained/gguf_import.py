@@ -13,12 +13,16 @@ place with its marker written last: an interrupted import leaves nothing that lo
 from __future__ import annotations
 
 import copy
+import logging
 import time
 from pathlib import Path
 
 from cpt.errors import UserError
-from cpt.pretrained.cache import building, locked, models_root, read_marker, write_marker
+from cpt.pretrained.cache import check_replaceable, models_root, read_marker, write_marker
 from cpt.pretrained.gguf_file import check_gguf_header, gguf_digest, read_gguf_metadata
+from eval.cached_folder import build_once
+
+logger = logging.getLogger(__name__)
 
 IMPORT_VERSION = 1  # bump when the import procedure changes what it writes: old imports are rebuilt
 # Saved in float32: the dequantised GGUF weights are exact in fp32, so the imported model's logits equal the
@@ -43,25 +47,25 @@ def import_gguf(path: Path | str, out: Path | str | None = None, replace: bool =
     check_gguf_header(path)
     digest = gguf_digest(path)
     final = Path(out).expanduser().absolute() if out is not None else default_import_dir(path, digest)
-    if _is_import_of(final, digest):
-        return final
-    with locked(final):
-        if _is_import_of(final, digest):
-            return final
-        _refuse_other_import(final, replace)
+
+    def refuse(folder: Path) -> None:
+        _refuse_other_import(folder, replace)
+        check_replaceable(folder)
+
+    def build(staging: Path) -> None:
         metadata = read_gguf_metadata(path)
-        print(f"importing {path.name} ({metadata['size'] / 1e6:.0f} MB, {metadata['architecture']}) into {final}",
-              flush=True)
+        logger.info("importing %s (%.0f MB, %s) into %s", path.name, metadata["size"] / 1e6,
+                    metadata["architecture"], final)
         started = time.time()
-        with building(final) as staging:
-            parameters = convert_gguf(path, staging)
-            write_marker(staging, {
-                "import_version": IMPORT_VERSION, "source": str(path), "sha256": digest, "dtype": SAVE_DTYPE,
-                "parameters": parameters, "seconds": round(time.time() - started, 1), **metadata,
-                "transformers": _transformers_version(),
-            })
-    print(f"imported in {time.time() - started:.0f}s: {final}", flush=True)
-    return final
+        parameters = convert_gguf(path, staging)
+        write_marker(staging, {  # last: a folder without its marker is never taken as complete
+            "import_version": IMPORT_VERSION, "source": str(path), "sha256": digest, "dtype": SAVE_DTYPE,
+            "parameters": parameters, "seconds": round(time.time() - started, 1), **metadata,
+            "transformers": _transformers_version(),
+        })
+        logger.info("imported in %.0fs: %s", time.time() - started, final)
+
+    return build_once(final, lambda folder: _is_import_of(folder, digest), build, refuse)
 
 
 def convert_gguf(path: Path, out_dir: Path) -> int:

@@ -16,15 +16,15 @@ GRPO does its own generation inside TRL; `grpo_generation_args` turns the same c
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from typing import Literal, Protocol
 
 from pydantic import Field
 
 from cpt.core.recipe_base import StrictModel
-from cpt.errors import UserError
+from cpt.errors import as_user_error
 from cpt.rollouts.prompts import Completion
+from eval.backends import require_vllm
 
 
 class RolloutSpec(StrictModel):
@@ -43,18 +43,9 @@ class Rollouts(Protocol):
         """`k` completions (text and token ids) for each prompt (text or chat messages), in prompt order."""
 
 
-def require_vllm(where: str) -> None:
-    """A clear error when vLLM is asked for and not installed."""
-    if importlib.util.find_spec("vllm") is None:
-        raise UserError(
-            f"{where} is 'vllm' but vLLM is not installed: install the extra on a CUDA machine "
-            "(pip install 'cpt-pipeline[vllm]'), or use backend: hf"
-        )
-
-
 def make_rollouts(spec: RolloutSpec, model_dir: Path, trust_remote_code: bool = False) -> Rollouts:
     if spec.backend == "vllm":
-        require_vllm("rollout.backend")
+        as_user_error(require_vllm, "rollout.backend")
         from cpt.rollouts.vllm_backend import VLLMRollouts
 
         return VLLMRollouts(model_dir, trust_remote_code)

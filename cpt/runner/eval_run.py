@@ -23,6 +23,7 @@ from cpt.report import load_manifest
 from cpt.runner.evaluation import CheckpointEvaluator, check_eval_spec
 from cpt.runner.results import write_matrix
 from eval.files import read_json
+from eval.matrix import score_line
 from eval.metrics import BASE_LABEL
 
 
@@ -40,7 +41,7 @@ def evaluate_run(run_dir: Path, stages: list[str] | None = None, tasks: list[str
     lines = []
     for label, model_dir in chosen:
         scores = evaluator(model_dir, RunLayout(run_dir).results(label))
-        lines.append(f"eval {label}: " + ", ".join(f"{t} {_pct(s)}" for t, s in scores.items()))
+        lines.append(score_line(label, scores))
     matrix = [(label, evaluator(d, RunLayout(run_dir).results(label), compute=False)) for label, d in checkpoints]
     recipe = recipe.model_copy(update={"eval": spec})
     return lines + write_matrix(run_dir, recipe, matrix, [t.name for t in spec.tasks], evaluator.chance_levels())
@@ -105,7 +106,3 @@ def _choose(checkpoints: list[tuple[str, Path]], stages: list[str] | None, recip
         if name not in finished:
             raise UserError(f"--stage {name}: the stage has no finished checkpoint yet; run `cpt run` first")
     return [(label, d) for label, d in checkpoints if label in stages]
-
-
-def _pct(score: float | None) -> str:
-    return "-" if score is None else f"{100 * score:.1f}%"

@@ -14,11 +14,10 @@ from cpt.core.distributed import is_main_process, wait_for_everyone
 from cpt.core.layout import RunLayout
 from cpt.core.recipe_base import DataSource
 from cpt.data.rows import EVAL_SHAPES, load_rows
-from cpt.errors import UserError
+from cpt.errors import UserError, as_user_error
 from cpt.recipe.schema import EvalSpec, ModelSpec
 from cpt.toy import ensure_toy
 from eval.backends import require_vllm
-from eval.errors import EvalInputError
 from eval.general_tasks import GENERAL_TASKS, ensure_general_tasks
 from eval.harness import EvalSettings, evaluate_checkpoint
 from eval.task_files import write_prompt_answer_task
@@ -34,7 +33,7 @@ def task_catalog(spec: EvalSpec, run_dir: Path) -> TaskCatalog:
     if any(t.path for t in spec.tasks):
         paths.insert(0, RunLayout(run_dir).eval_tasks)
     if _names_general_task(spec):
-        paths.append(_as_user_error(ensure_general_tasks))
+        paths.append(as_user_error(ensure_general_tasks))
     return TaskCatalog(paths)
 
 
@@ -43,8 +42,8 @@ def check_eval_spec(spec: EvalSpec, checkpoints: list[Path] = ()) -> None:
     every task not made from a local file."""
     if spec.backend == "vllm":
         for folder in checkpoints:  # an OSF adapter is refused whether or not vLLM is installed here
-            _as_user_error(check_vllm_servable, Path(folder))
-        _as_user_error(require_vllm)
+            as_user_error(check_vllm_servable, Path(folder))
+        as_user_error(require_vllm)
     for folder in spec.include_path:
         if not Path(folder).is_dir():
             raise UserError(f"eval.include_path: folder {folder} not found")
@@ -54,8 +53,8 @@ def check_eval_spec(spec: EvalSpec, checkpoints: list[Path] = ()) -> None:
         if any(t.toy for t in spec.tasks):
             catalog = TaskCatalog([ensure_toy() / "tasks", *catalog.include_paths])
         if _names_general_task(spec):
-            catalog = TaskCatalog([*catalog.include_paths, _as_user_error(ensure_general_tasks)])
-        _as_user_error(catalog.check, names)
+            catalog = TaskCatalog([*catalog.include_paths, as_user_error(ensure_general_tasks)])
+        as_user_error(catalog.check, names)
 
 
 class CheckpointEvaluator:
@@ -86,7 +85,7 @@ class CheckpointEvaluator:
         """
         scores: dict[str, float | None] = {}
         if is_main_process():
-            scores = _as_user_error(self._scores, model_dir, results_dir, compute)
+            scores = as_user_error(self._scores, model_dir, results_dir, compute)
         wait_for_everyone()
         return scores
 
@@ -121,8 +120,3 @@ def _names_general_task(spec: EvalSpec) -> bool:
     return any(t.lm_eval == name for t in spec.tasks for name in GENERAL_TASKS)
 
 
-def _as_user_error(function, *args):
-    try:
-        return function(*args)
-    except EvalInputError as exc:
-        raise UserError(str(exc)) from None

@@ -10,7 +10,7 @@ from cpt.core.recipe_base import DataSource
 from cpt.core.storage import check_output_dir
 from cpt.data.earlier import training_sources
 from cpt.data.rows import EVAL_SHAPES, PREFERENCE_SHAPES, PROMPT_SHAPES, SFT_SHAPES, TEXT_SHAPES, check_source
-from cpt.errors import UserError
+from cpt.errors import UserError, as_user_error
 from cpt.guards.support import Launch, launch_of, launch_refusals
 from cpt.models import check_model_spec
 from cpt.recipe.schema import Recipe
@@ -65,7 +65,7 @@ def _check_stage_extras(stage, launch: Launch) -> None:
             except UserError as exc:
                 raise UserError(f"{where}: {exc}") from None
         if stage.rollout.backend == "vllm":
-            require_vllm(f"{where}: rollout.backend")
+            as_user_error(require_vllm, f"{where}: rollout.backend")
 
 
 def stage_sources(stage) -> list[tuple[DataSource, tuple]]:

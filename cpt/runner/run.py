@@ -9,6 +9,7 @@ Every process runs this loop; only the main process writes the manifest, evaluat
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +29,10 @@ from cpt.runner.lineage import run_stage
 from cpt.runner.preflight import preflight
 from cpt.runner.results import write_matrix
 from eval.files import atomic_write_json, atomic_write_text
+from eval.matrix import score_line
 from eval.metrics import BASE_LABEL
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -39,6 +43,7 @@ class RunSummary:
     train_seconds: dict[str, float] = field(default_factory=dict)  # stage -> wall time, skipped stages included
     eval_seconds: dict[str, float] = field(default_factory=dict)  # checkpoint -> wall time of its evaluation
     chance: dict[str, float | None] = field(default_factory=dict)  # eval task -> chance level (None: unknown)
+    lines: list[str] = field(default_factory=list)  # the closing summary (stages, matrix, report) the CLI prints
 
 
 def run_dir_of(recipe: Recipe) -> Path:
@@ -124,7 +129,7 @@ def _evaluator(recipe: Recipe, summary: RunSummary):
         scores = score(model_dir, results_dir)
         summary.matrix.append((label, scores))
         summary.eval_seconds[label] = time.time() - started
-        _say(f"   eval {label}: " + ", ".join(f"{t} {_pct(s)}" for t, s in scores.items()))
+        _say("   " + score_line(label, scores))
 
     return evaluate
 
@@ -145,14 +150,11 @@ def _finish(summary: RunSummary, recipe: Recipe, manifest: Manifest) -> None:
         atomic_write_json(RunLayout(summary.run_dir).timings, timings)
         if summary.matrix:
             lines += ["", f"report: {write_run_report(summary.run_dir)}"]
-    _say("\n".join(lines))
+    summary.lines = lines
 
 
 def _say(text: str) -> None:
+    """Progress, on the main process only (the others would repeat it): `cpt run` shows it on stderr."""
     if is_main_process():
-        print(text, flush=True)
+        logger.info(text)
 
-
-
-def _pct(score: float | None) -> str:
-    return "-" if score is None else f"{100 * score:.0f}%"

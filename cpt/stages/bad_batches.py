@@ -23,12 +23,16 @@ its own: a bad loss stops the stage there, before the step is saved, and cannot 
 
 from __future__ import annotations
 
+import logging
+
 import torch
 from transformers import TrainerCallback
 
 from cpt.core.checkpoints import latest_complete_checkpoint
 from cpt.core.distributed import any_process, is_main_process, zero_stage
 from cpt.errors import TrainingDiverged
+
+logger = logging.getLogger(__name__)
 
 
 class BadBatchCheck(TrainerCallback):
@@ -56,8 +60,8 @@ class BadBatchCheck(TrainerCallback):
         for parameter in model.parameters():
             parameter.grad = None  # the optimizer skips parameters without a gradient
         if is_main_process():
-            print(f"stage {self.stage}: skipped step {step} ({problem}); "
-                  f"{len(self.skipped)} of at most {self.limit} (skip_bad_batches)", flush=True)
+            logger.warning("stage %s: skipped step %d (%s); %d of at most %d (skip_bad_batches)",
+                           self.stage, step, problem, len(self.skipped), self.limit)
         return control
 
     def _stop_message(self, step: int, problem: str) -> str:
@@ -75,13 +79,12 @@ class BadBatchCheck(TrainerCallback):
 
 
 class RecordsLoss:
-    """Mixin placed before a trainer class: hands each micro-batch's loss to the BadBatchCheck."""
-
-    cpt_bad_batches: BadBatchCheck
+    """Mixin placed before a trainer class: hands each micro-batch's loss to the BadBatchCheck, the
+    trainer's `cpt_hooks.check` (stages/hooks.py builds the class and sets it)."""
 
     def training_step(self, model, inputs, num_items_in_batch=None):
         loss = super().training_step(model, inputs, num_items_in_batch)
-        self.cpt_bad_batches.losses.append(loss.detach())
+        self.cpt_hooks.check.losses.append(loss.detach())
         return loss
 
     def _get_grad_norm(self, model, grad_norm=None):
@@ -89,13 +92,8 @@ class RecordsLoss:
         # check computes the norm itself. Under DeepSpeed the engine's norm is its own: not taken.
         grad_norm = super()._get_grad_norm(model, grad_norm=grad_norm)
         if zero_stage() is None:
-            self.cpt_bad_batches.grad_norm = grad_norm
+            self.cpt_hooks.check.grad_norm = grad_norm
         return grad_norm
-
-
-def checked_trainer_class(trainer_cls: type, check: BadBatchCheck) -> type:
-    """`trainer_cls` whose micro-batch losses reach `check`."""
-    return type(f"Checked{trainer_cls.__name__}", (RecordsLoss, trainer_cls), {"cpt_bad_batches": check})
 
 
 def _gradient_norm(recorded, model) -> torch.Tensor | None:

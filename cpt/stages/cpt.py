@@ -76,9 +76,8 @@ def run(ctx: StageContext) -> StageResult:
         args=args,
         train_dataset=mixing.stream,
         data_collator=default_data_collator,
-        callbacks=[mixing],  # before the runner's commit callback: the state is in before COMPLETE
+        stage_callbacks=[mixing],  # first in the hook list: its state is in a checkpoint before COMPLETE
     )
-    mixing.attach(trainer)
     result = train_and_save(trainer, tokenizer, ctx)
     if spec.rehearsal is not None:
         result.metrics.update(rehearsal_metrics(ctx.stage_dir))

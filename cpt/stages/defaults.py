@@ -13,6 +13,8 @@ from typing import Any
 
 import torch
 
+from cpt.stages.trainer_args import RUNNER_OWNED_KEYS
+
 
 def fast_defaults() -> dict[str, Any]:
     """Defaults shared by every stage kind; the recipe's `train:` mapping overrides them.
@@ -34,9 +36,14 @@ def fast_defaults() -> dict[str, Any]:
 
 
 def runner_owned(ctx) -> dict[str, Any]:
-    """Settings the runner sets for every stage, whatever the recipe says."""
-    return {
+    """Settings the runner sets for every stage: one for each key of RUNNER_OWNED_KEYS, which the recipe
+    check refuses in `train:` (stages/trainer_args.py), so nothing a recipe says is silently replaced."""
+    owned = {
         "output_dir": str(ctx.checkpoint_dir),
+        "resume_from_checkpoint": None,  # resuming is the runner's (trainer.train's argument), not the config's
         "save_total_limit": None,  # we rotate after marking complete (core/checkpoints.py)
+        "push_to_hub": False,
         "seed": ctx.seed,
     }
+    assert owned.keys() == RUNNER_OWNED_KEYS.keys(), "runner_owned and RUNNER_OWNED_KEYS must name the same keys"
+    return owned

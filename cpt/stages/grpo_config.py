@@ -27,11 +27,11 @@ from cpt.core.recipe_base import DataSource, StrictModel
 from cpt.rewards.builtin import BUILTIN_REWARDS, SHAPING_REWARDS
 from cpt.rollouts import RolloutSpec
 from cpt.stages.spec import StageSpec
+from cpt.stages.trainer_fields import trainer_defaults
 
 DEFAULT_BETA = 0.04
 # What a reward gets from TRL and the rows, not from its `args`.
 REWARD_CALL_ARGS = ("prompts", "completions", "completion_ids", "answer")
-TRL_DEFAULTS = {"num_generations": 8, "per_device_train_batch_size": 8, "gradient_accumulation_steps": 1}
 
 
 def _grpo_config_class():
@@ -129,7 +129,7 @@ class GRPOStageSpec(StageSpec):
 
     def generation_batch_problem(self, num_processes: int) -> str | None:
         """Why the generation batch cannot be split into groups of num_generations, or None."""
-        get = {**TRL_DEFAULTS, **self.train}.get
+        get = {**trainer_defaults(_grpo_config_class), **self.train}.get  # TRL's defaults where the recipe is silent
         steps = get("steps_per_generation") or get("gradient_accumulation_steps")
         batch = get("generation_batch_size") or get("per_device_train_batch_size") * num_processes * steps
         if batch % get("num_generations"):

@@ -13,12 +13,14 @@ from typing import Any
 
 from cpt.stages.trainer_fields import trainer_fields
 
-# Set by the runner for every stage: a recipe that sets them would break lineage or resume.
+# Set by the runner for every stage (stages/defaults.py, runner_owned: one value for each of these keys), so
+# a recipe that sets them is refused: its value would break lineage or resume, or be silently replaced.
 RUNNER_OWNED_KEYS = {
     "output_dir": "the runner places checkpoints in the run directory",
     "resume_from_checkpoint": "the runner resumes from the last complete checkpoint itself",
     "save_total_limit": "the runner keeps the last complete checkpoints (see `keep_checkpoints`)",
     "push_to_hub": "outputs stay in the run directory",
+    "seed": "the runner seeds every stage from the run's seed: set run.seed instead",
 }
 
 # Numbers the configs take without a word but that fail (or silently do something else) only once
@@ -45,7 +47,6 @@ VALUE_RANGES = {
     "max_prompt_length": _AT_LEAST_1,
     "max_completion_length": _AT_LEAST_1,
     "temperature": _POSITIVE,
-    "seed": (lambda v: 0 <= v < 2**32, "in 0 .. 2**32 - 1"),
 }
 
 

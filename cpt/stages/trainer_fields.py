@@ -1,6 +1,7 @@
 """The settings a TRL config class accepts, as plain JSON, cached per installed TRL and transformers.
 
     fields = trainer_fields(_sft_config_class)   # {"learning_rate": {"type": "float"}, ...}
+    trainer_defaults(_dpo_config_class)["beta"]  # 0.1: TRL's own default, from DPOConfig's fields
 
 Checking a recipe's `train:` keys needs only the config's field names and outer types, but importing
 `trl.SFTConfig` imports transformers' training args, PEFT and their models: about 8 s of a 10 s
@@ -25,7 +26,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = 1  # bump when the descriptor format changes
+SCHEMA_VERSION = 2  # bump when the descriptor format changes (2: the fields' plain defaults too)
 
 
 def cache_root() -> Path:
@@ -35,22 +36,34 @@ def cache_root() -> Path:
 
 def trainer_fields(load_config_class: Callable[[], type]) -> dict[str, dict]:
     """Field name -> type descriptor of the class `load_config_class()` returns (imported only on a cache miss)."""
+    return _described(load_config_class)["fields"]
+
+
+def trainer_defaults(load_config_class: Callable[[], type]) -> dict[str, Any]:
+    """Field name -> TRL's own default, for the fields whose default is a plain value (a number, a string,
+    a bool or None), read from the config class (`dataclasses.fields`) and cached with the fields: our code
+    asks TRL what it does when a recipe says nothing, instead of keeping a copy that drifts."""
+    return _described(load_config_class)["defaults"]
+
+
+def _described(load_config_class: Callable[[], type]) -> dict[str, dict]:
     path = _cache_file(load_config_class)
     try:
         cached = json.loads(path.read_text())
         if cached.get("schema") == SCHEMA_VERSION:
-            return cached["fields"]
+            return {"fields": cached["fields"], "defaults": cached["defaults"]}
     except (OSError, ValueError, KeyError, AttributeError):
         pass  # no cache yet, or a damaged one: describe the class again
-    fields = describe_fields(load_config_class())
+    config_cls = load_config_class()
+    described = {"fields": describe_fields(config_cls), "defaults": plain_defaults(config_cls)}
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_name(f".{path.name}.{os.getpid()}.partial")  # concurrent plans each rename their own
-        partial.write_text(json.dumps({"schema": SCHEMA_VERSION, "fields": fields}))
+        partial.write_text(json.dumps({"schema": SCHEMA_VERSION, **described}))
         os.replace(partial, path)
     except OSError:
         pass  # a read-only home still validates, only slower
-    return fields
+    return described
 
 
 def _cache_file(load_config_class: Callable[[], type]) -> Path:
@@ -70,6 +83,13 @@ def _version(distribution: str) -> str:
 def describe_fields(config_cls: type) -> dict[str, dict]:
     hints = typing.get_type_hints(config_cls)
     return {f.name: describe(hints.get(f.name, Any)) for f in dataclasses.fields(config_cls)}
+
+
+def plain_defaults(config_cls: type) -> dict[str, Any]:
+    """The declared defaults that JSON holds as they are (a default_factory's list or dict is left out)."""
+    plain = (bool, int, float, str, type(None))
+    return {f.name: f.default for f in dataclasses.fields(config_cls)
+            if f.default is not dataclasses.MISSING and type(f.default) in plain}
 
 
 def describe(annotation: Any) -> dict:

@@ -15,19 +15,17 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from cpt.core.atomic import commit_folder
-from cpt.core.checkpoints import AnnounceResume, CommitCheckpoints
 from cpt.core.distributed import is_main_process, wait_for_everyone, zero_stage
 from cpt.core.layout import StageLayout
 from cpt.core.precision import choose_precision
-from cpt.core.preemption import CheckpointOnStop
 from cpt.core.recipe_base import PeftSpec
 from cpt.errors import Preempted
 from cpt.guards import make_guard
-from cpt.guards.base import guarded_trainer_class
 from cpt.guards.travelling import carry_forward
-from cpt.stages.bad_batches import BadBatchCheck, checked_trainer_class
+from cpt.stages.bad_batches import BadBatchCheck
 from cpt.stages.context import StageContext, StageResult
 from cpt.stages.defaults import fast_defaults, runner_owned
+from cpt.stages.hooks import StageHooks, hooked_trainer_class
 from cpt.stages.lm_head import whole_logits_lm_head
 from eval.files import atomic_write_json
 
@@ -77,32 +75,25 @@ def trainer_config(config_cls: type, ctx: StageContext, kind_defaults: dict[str,
     return config_cls(**settings)
 
 
-def build_trainer(trainer_cls: type, ctx: StageContext, model, tokenizer, **kwargs):
-    """`trainer_cls(model=..., **kwargs)` with the check for non-finite losses (stages/bad_batches.py)
-    and the stage's guard (if any) applied through its extension points: the model it prepares, its
-    loss term, its callbacks (cpt/guards)."""
+def build_trainer(trainer_cls: type, ctx: StageContext, model, tokenizer, stage_callbacks: list | None = None,
+                  **kwargs):
+    """`trainer_cls(model=..., **kwargs)` with every hook of the stage in one ordered list (stages/hooks.py):
+    the stage's own callbacks, the check for non-finite losses (stages/bad_batches.py), the stage's guard
+    (if any) through its extension points (the model it prepares, its loss term, its callbacks: cpt/guards),
+    and the runner's checkpoint commit, resume notice and stop."""
     guard = make_guard(ctx, tokenizer, load_model)
     check = BadBatchCheck(ctx.spec.name, ctx.spec.skip_bad_batches, ctx.checkpoint_dir)
     if guard is not None:
-        trainer_cls, model = guarded_trainer_class(trainer_cls, guard), guard.prepare_model(model)
-    trainer = checked_trainer_class(trainer_cls, check)(model=model, processing_class=tokenizer, **kwargs)
-    trainer.add_callback(check)
-    if guard is not None:
-        for callback in guard.callbacks():
-            trainer.add_callback(callback)
-        guard.attach(trainer)
-        trainer.cpt_guard = guard
-    return trainer
+        model = guard.prepare_model(model)
+    hooks = StageHooks.for_stage(ctx, guard, check, stage_callbacks)
+    return hooked_trainer_class(trainer_cls)(model=model, processing_class=tokenizer, cpt_hooks=hooks, **kwargs)
 
 
 def train_and_save(trainer, tokenizer, ctx: StageContext) -> StageResult:
     """Train (resuming if the runner found a checkpoint), then write the final model atomically.
-    Raises Preempted, after a complete checkpoint, if the run was asked to stop (core/preemption.py)."""
-    trainer.add_callback(CommitCheckpoints(ctx.checkpoint_dir, ctx.spec.keep_checkpoints))
-    if ctx.resume_from:
-        trainer.add_callback(AnnounceResume(ctx.spec.name, ctx.resume_from))
-    stop = CheckpointOnStop()
-    trainer.add_callback(stop)
+    Raises Preempted, after a complete checkpoint, if the run was asked to stop (core/preemption.py).
+    `trainer` comes from build_trainer, which gave it the checkpoint commit and the stop among its hooks."""
+    stop = trainer.cpt_hooks.stop
     resume = str(ctx.resume_from) if ctx.resume_from else None
     with whole_logits_lm_head(trainer.args.device):  # TRL's LM head without Triton is slow (stages/lm_head.py)
         output = trainer.train(resume_from_checkpoint=resume)
@@ -155,7 +146,7 @@ def _save_final(trainer, tokenizer, ctx: StageContext) -> None:
         tmp.mkdir(parents=True)
     wait_for_everyone()
     model = trainer.accelerator.unwrap_model(trainer.model)
-    guard = getattr(trainer, "cpt_guard", None)
+    guard = trainer.cpt_hooks.guard
     merging = hasattr(model, "merge_and_unload")  # LoRA: serve and evaluate the trained model, not the base
     with _whole_weights(model) if merging else contextlib.nullcontext():
         if is_main_process():

@@ -8,14 +8,12 @@ Run `python -m cpt.toy [DIR]` to build (or reuse) the toy and print a summary.
 
 import json
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 from cpt.errors import UserError
 from cpt.toy.corpus import TOY_DOMAINS, domain_texts
 from cpt.toy.tasks import TOY_TASKS, task_splits
-from eval.files import replace_folder, sibling_lock
+from eval.cached_folder import build_once
 from eval.task_files import write_prompt_answer_task
 
 VERSION = 3  # 2: lm-eval tasks read Parquet (JSON turned date answers into timestamps); 3: smaller, for any CPU
@@ -118,16 +116,5 @@ def _check_replaceable(root: Path) -> None:
 def ensure_toy(root: Path | None = None, seed: int = 0) -> Path:
     """Return the toy directory (default `toy_root()`), building it first unless a complete build is there."""
     root = Path(root).absolute() if root is not None else toy_root().absolute()
-    if _is_complete(root, seed):
-        return root
-    with sibling_lock(root):
-        if _is_complete(root, seed):
-            return root
-        _check_replaceable(root)
-        staging = Path(tempfile.mkdtemp(prefix=f".{root.name}.building-", dir=root.parent))
-        try:
-            _build(staging / "toy", root, seed)
-            replace_folder(root, staging / "toy")
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
-    return root
+    return build_once(root, lambda folder: _is_complete(folder, seed), lambda staging: _build(staging, root, seed),
+                      _check_replaceable)

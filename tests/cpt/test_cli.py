@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from cpt.cli import main
 from tests.helpers import run_cli, tiny_sft_recipe, write_recipe
 
 
@@ -69,3 +70,29 @@ def test_toy_command_builds_once_and_reuses(tmp_path):
     stamp = (out / "BUILD_INFO.json").stat().st_mtime_ns
     assert run_cli("toy", "--out", str(out)).returncode == 0
     assert (out / "BUILD_INFO.json").stat().st_mtime_ns == stamp
+
+
+@pytest.mark.parametrize("order", ["overrides-last", "overrides-first", "overrides-between"])
+def test_slurm_takes_overrides_anywhere_on_the_line(tmp_path, order):
+    recipe = write_recipe(tmp_path / "r.yaml", tiny_sft_recipe(tmp_path / "runs"))
+    elsewhere = tmp_path / "elsewhere"
+    first, second = f"run.output_dir={elsewhere}", "stages.b.peft.r=4"
+    words = {"overrides-last": ["--nodes", "2", first, second],
+             "overrides-first": [first, second, "--nodes", "2"],
+             "overrides-between": [first, "--nodes", "2", second]}[order]
+    assert main(["slurm", str(recipe), *words]) == 0
+    script = (elsewhere / "t" / "slurm" / "00-a.sbatch").read_text()
+    assert "#SBATCH --nodes=2" in script.splitlines()
+    # both overrides reach the stage command, in the order given
+    assert script.index(first) < script.index(second)
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_stray_word_is_still_refused(tmp_path, capsys):
+    recipe = write_recipe(tmp_path / "r.yaml", tiny_sft_recipe(tmp_path / "runs"))
+    with pytest.raises(SystemExit) as stopped:
+        main(["slurm", str(recipe), "--nodes", "2", "stray"])
+    assert stopped.value.code == 2 and "unrecognized arguments: stray" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["report", str(tmp_path), "run.name=x"])  # a command without overrides takes none
+    assert "unrecognized arguments: run.name=x" in capsys.readouterr().err

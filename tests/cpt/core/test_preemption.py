@@ -49,7 +49,7 @@ def test_sigterm_checkpoints_exits_75_and_the_rerun_matches(tmp_path, toy_dir):
     assert manifest["stages"]["a"]["status"] == "running"
 
     rerun = run_cli("run", str(path))
-    assert rerun.returncode == 0 and "a: resumed" in rerun.stdout, rerun.stderr[-2000:]
+    assert rerun.returncode == 0 and "a: resumed" in rerun.stderr, rerun.stderr[-2000:]
     assert run_cli("run", str(_recipe(tmp_path, "plain"))).returncode == 0
     resumed = load_file(str(tmp_path / "stopped" / "stages" / "a" / "model" / "model.safetensors"))
     plain = load_file(str(tmp_path / "plain" / "stages" / "a" / "model" / "model.safetensors"))

@@ -64,6 +64,6 @@ def test_a_failed_write_exits_74_and_the_rerun_starts_from_what_is_complete(tmp_
 
     rerun = run_cli("run", str(path))
     assert rerun.returncode == 0, rerun.stderr[-2000:]
-    assert "a: trained" in rerun.stdout  # not "resumed": the half-written checkpoint was discarded
+    assert "a: trained" in rerun.stderr  # not "resumed": the half-written checkpoint was discarded
     assert (stage_dir / "model" / "COMPLETE").exists()
     assert json.loads((tmp_path / "r" / "manifest.json").read_text())["stages"]["a"]["status"] == "done"

@@ -32,8 +32,8 @@ def first_use(tmp_path_factory):
 def test_concurrent_first_use_fetches_and_imports_once(first_use):
     models_dir, results = first_use
     assert [code for code, _, _ in results] == [0, 0], [err[-2000:] for _, _, err in results]
-    stdout = "".join(out for _, out, _ in results)
-    assert stdout.count("fetching smollm2-135m-instruct") == 1 and stdout.count("importing ") == 1
+    said = "".join(err for _, _, err in results)  # progress is logged to stderr
+    assert said.count("fetching smollm2-135m-instruct") == 1 and said.count("importing ") == 1
     folder = models_dir / NAME / "model"
     assert all(f"model ready in {folder}" in out for _, out, _ in results)
     assert {p.name for p in folder.iterdir()} >= {"config.json", "model.safetensors", "tokenizer.json",
@@ -45,7 +45,7 @@ def test_second_use_reuses_the_import(first_use):
     models_dir, _ = first_use
     stamp = (models_dir / NAME / "model" / "model.safetensors").stat().st_mtime_ns
     result = run_cli("import-model", NAME, env={"CPT_MODELS_DIR": str(models_dir)}, timeout=60)
-    assert result.returncode == 0 and "importing" not in result.stdout and "fetching" not in result.stdout
+    assert result.returncode == 0 and "importing" not in result.stderr and "fetching" not in result.stderr
     assert (models_dir / NAME / "model" / "model.safetensors").stat().st_mtime_ns == stamp
 
 

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 
 from cpt.errors import UserError
 from cpt.recipe.load import load_recipe
+from cpt.stages.defaults import runner_owned
+from cpt.stages.trainer_args import RUNNER_OWNED_KEYS
 from tests.helpers import write_recipe
 
 BASE = {
@@ -58,6 +62,18 @@ def test_trainer_settings_checked_against_trl_config(tmp_path):
 def test_runner_owned_trainer_settings_refused(tmp_path):
     message = _error(tmp_path, _with_stage(train={"output_dir": "/elsewhere"}))
     assert "train.output_dir: cannot be set in a recipe" in message
+    # train.seed was accepted, then replaced by run.seed without a word: now it is refused, pointing at run.seed
+    message = _error(tmp_path, _with_stage(train={"seed": 5}))
+    assert "stages[0] (a).train.seed: cannot be set in a recipe" in message and "set run.seed instead" in message
+
+
+@pytest.mark.parametrize("key", sorted(RUNNER_OWNED_KEYS))
+def test_every_setting_the_runner_sets_is_refused_in_a_recipe(tmp_path, key):
+    """One list: what the runner sets for each stage is exactly what a recipe may not set."""
+    ctx = SimpleNamespace(checkpoint_dir=tmp_path / "checkpoints", seed=7)
+    assert runner_owned(ctx).keys() == RUNNER_OWNED_KEYS.keys()
+    assert runner_owned(ctx)["seed"] == 7
+    assert f"train.{key}: cannot be set in a recipe" in _error(tmp_path, _with_stage(train={key: None}))
 
 
 def test_wrong_type_and_missing_key(tmp_path):

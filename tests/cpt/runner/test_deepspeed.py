@@ -53,7 +53,7 @@ def test_zero2_two_processes_end_near_the_single_process_loss(tmp_path, toy_dir)
     single = run_cli("run", str(write_recipe(tmp_path / "one.yaml", recipe("one", 8))))
     assert single.returncode == 0, single.stderr[-3000:]
     result = launch("zero2", write_recipe(tmp_path / "two.yaml", recipe("two", 4)))
-    assert "launch: 2 processes, DeepSpeed ZeRO-2" in result.stdout
+    assert "launch: 2 processes, DeepSpeed ZeRO-2" in result.stderr  # progress: on stderr
 
     for stage in ("pre", "sft"):
         one, two = _losses(tmp_path / "one", stage), _losses(tmp_path / "two", stage)

@@ -58,7 +58,7 @@ def test_sigkill_mid_stage_resumes_and_matches_uninterrupted_run(tmp_path, toy_d
 
     rerun = run_cli("run", str(killed))
     assert rerun.returncode == 0, rerun.stderr[-2000:]
-    assert "a: resumed" in rerun.stdout
+    assert "a: resumed" in rerun.stderr
     manifest = json.loads((tmp_path / "killed" / "manifest.json").read_text())
     assert manifest["stages"]["a"]["status"] == "done"
     assert manifest["stages"]["a"]["global_step"] == STEPS

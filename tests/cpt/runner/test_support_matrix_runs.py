@@ -15,6 +15,7 @@ combinations are planned in tests/cpt/recipe/test_support_matrix.py.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -37,12 +38,13 @@ CONFIGS = {Launch(2): "ddp", Launch(2, 2): "zero2", Launch(2, 3): "zero3"}
 
 
 
-def test_one_process_runs_every_supported_combination(tmp_path, toy_dir, capsys):
+def test_one_process_runs_every_supported_combination(tmp_path, toy_dir, caplog):
     recipe = launcher_recipe(Launch(1), tmp_path, "one")
     path = write_recipe(tmp_path / "one.yaml", recipe)
+    with one_thread(), caplog.at_level(logging.INFO, logger="cpt"):
+        summary = run_recipe(load_recipe(path), path.read_text())
     with one_thread():
-        run_recipe(load_recipe(path), path.read_text())
-        check_run(tmp_path / "one", recipe, Launch(1), toy_dir, capsys.readouterr().out)
+        check_run(tmp_path / "one", recipe, Launch(1), toy_dir, caplog.text + "\n".join(summary.lines))
 
 
 @pytest.mark.multiprocess
@@ -57,7 +59,7 @@ def test_two_processes_run_every_supported_combination(launch, tmp_path, toy_dir
     result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=900, check=False)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
     with one_thread():
-        check_run(tmp_path / name, recipe, launch, toy_dir, result.stdout)
+        check_run(tmp_path / name, recipe, launch, toy_dir, result.stdout + result.stderr)
     if launch.zero is not None:
         assert "deepspeed" in (result.stdout + result.stderr).lower()
         # DeepSpeed wrote the checkpoint: one file per rank
@@ -88,11 +90,13 @@ def partitioning_zero3(folder) -> str:
 
 
 def check_run(run, recipe: dict, launch: Launch, toy_dir, stdout: str) -> None:
+    """`stdout`: what the run said, its progress (stderr) and its summary (stdout)."""
     stages = recipe["stages"]
     expected = f"launch: {launch.processes} process{'es' if launch.processes > 1 else ''}"
     assert expected + (f", DeepSpeed ZeRO-{launch.zero}" if launch.zero else ", DDP" if launch.processes > 1 else "") \
         in stdout
     assert stdout.count(f"run {recipe['run']['name']}:") == 1, "only rank 0 prints the summary"
+    assert stdout.count("launch: ") == 1, "only the main process logs its progress (cpt/core/log_setup.py)"
     manifest = json.loads((run / "manifest.json").read_text())["stages"]
     assert {n: (s["status"], s["global_step"]) for n, s in manifest.items()} == {
         s["name"]: ("done", STEPS) for s in stages}

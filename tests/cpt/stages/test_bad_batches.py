@@ -11,6 +11,7 @@ Everything else is the real runner, trainer and checkpoints.
 from __future__ import annotations
 
 import json
+import logging
 
 import pytest
 import torch
@@ -61,13 +62,14 @@ def _inject(monkeypatch, bad_calls: set[int], where: str = "loss"):
 
 
 def test_nan_loss_stops_at_its_step_and_the_rerun_resumes_from_the_last_good_checkpoint(
-        tmp_path, toy_dir, monkeypatch, capsys, cli_state_restored):
+        tmp_path, toy_dir, monkeypatch, capsys, caplog, cli_state_restored):
     path = _recipe(tmp_path, steps=20)
     _inject(monkeypatch, {13})
     assert cli.main(["run", str(path)]) == DIVERGED_EXIT
-    message = capsys.readouterr().err.strip()
+    said = capsys.readouterr().err  # the progress logged before it, then the error
+    message = said[said.index("cpt: error:"):].strip()
     assert message.startswith("cpt: error: stage a: non-finite loss (nan) at step 13; stopped before the update")
-    assert "checkpoint-10" in message and "skip_bad_batches" in message and "Traceback" not in message
+    assert "checkpoint-10" in message and "skip_bad_batches" in message and "Traceback" not in said
 
     checkpoints = tmp_path / "r" / "stages" / "a" / "checkpoints"
     assert sorted(p.name for p in checkpoints.glob("checkpoint-*")) == ["checkpoint-10", "checkpoint-5"]
@@ -77,18 +79,20 @@ def test_nan_loss_stops_at_its_step_and_the_rerun_resumes_from_the_last_good_che
     assert manifest["stages"]["a"]["status"] == "running"
 
     monkeypatch.undo()
-    summary = run_recipe(load_recipe(path), path.read_text())
+    with caplog.at_level(logging.INFO, logger="cpt"):
+        summary = run_recipe(load_recipe(path), path.read_text())
     assert summary.stage_actions == {"a": "resumed"}
-    assert "a: resumed from checkpoint-10, at step 10" in capsys.readouterr().out
+    assert "a: resumed from checkpoint-10, at step 10" in caplog.text
 
 
 @pytest.mark.parametrize("where", ["loss", "gradient"])
-def test_a_skipped_batch_leaves_the_weights_untouched(tmp_path, toy_dir, monkeypatch, capsys, where):
+def test_a_skipped_batch_leaves_the_weights_untouched(tmp_path, toy_dir, monkeypatch, caplog, where):
     path = _recipe(tmp_path, steps=1, skip_bad_batches=1)
     _inject(monkeypatch, {1}, where)
-    summary = run_recipe(load_recipe(path), path.read_text())
+    with caplog.at_level(logging.INFO, logger="cpt"):
+        summary = run_recipe(load_recipe(path), path.read_text())
     assert summary.stage_actions == {"a": "trained"}
-    assert f"stage a: skipped step 1 (non-finite {where}" in capsys.readouterr().out
+    assert f"stage a: skipped step 1 (non-finite {where}" in caplog.text
     trained = load_file(tmp_path / "r" / "stages" / "a" / "model" / "model.safetensors")
     start = load_file(toy_dir / "model" / "model.safetensors")
     assert trained.keys() == start.keys()

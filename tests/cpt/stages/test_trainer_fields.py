@@ -31,6 +31,22 @@ def test_fields_are_described_once_then_read_from_the_cache(tmp_path, monkeypatc
     assert json.loads(cached[0].read_text())["fields"] == first
 
 
+def test_trl_defaults_come_from_trls_config_classes(tmp_path, monkeypatch):
+    """Read from the classes' fields (and cached with them), not copied: what TRL declares is what we get."""
+    import dataclasses
+
+    from cpt.stages.dpo_config import _dpo_config_class
+    from cpt.stages.grpo_config import _grpo_config_class
+
+    monkeypatch.setenv("CPT_CACHE_DIR", str(tmp_path))
+    for load in (_dpo_config_class, _grpo_config_class):
+        declared = {f.name: f.default for f in dataclasses.fields(load())}
+        defaults = tf.trainer_defaults(load)
+        assert defaults and all(defaults[name] == declared[name] for name in defaults)
+        assert {"beta", "learning_rate", "per_device_train_batch_size"} <= defaults.keys()
+    assert tf.trainer_defaults(_dpo_config_class)["beta"] == _dpo_config_class()(output_dir=str(tmp_path), use_cpu=True, bf16=False).beta
+
+
 def test_a_damaged_cache_is_rebuilt(tmp_path, monkeypatch):
     monkeypatch.setenv("CPT_CACHE_DIR", str(tmp_path))
     tf.trainer_fields(_sft_config_class)
