@@ -127,8 +127,11 @@ def rl_stages(index: int, task: str, steps: int, setting: dict) -> list[dict]:
     grpo_train = {"max_steps": steps - warmup, "save_steps": steps - warmup, "learning_rate": setting["rl_lr"],
                   "per_device_train_batch_size": 8, "num_generations": 4, "max_completion_length": 24,
                   "beta": 0.04, "warmup_steps": 2}
-    grpo = {"name": f"t{index}_{task}", "kind": "grpo", "data": {"toy": task}, "train": grpo_train,
-            "filter": {"rollouts": 4, "drop_all_succeeded": True}}
+    # GRPO reads batch / num_generations prompts per step; the RFT filter samples 4 rollouts of each prompt it
+    # is given, so it gets twice what training reads (a CPU samples slowly), not the task's 2000 rows.
+    prompts = 2 * grpo_train["max_steps"] * grpo_train["per_device_train_batch_size"] // grpo_train["num_generations"]
+    grpo = {"name": f"t{index}_{task}", "kind": "grpo", "data": {"toy": task, "max_examples": max(32, prompts)},
+            "train": grpo_train, "filter": {"rollouts": 4, "drop_all_succeeded": True}}
     return [sft, grpo]
 
 
