@@ -57,6 +57,7 @@ def test_run_after_prepare_reads_the_cache_without_tokenising(toy_dir, tmp_path,
     prepared = _stamps(cache)
     assert len(prepared) == 2 and all(name.endswith(".arrow") for name in prepared)
 
+    caplog.clear()  # the command logs at INFO since it configures logging: keep only the run's records
     with caplog.at_level(logging.INFO, logger="cpt.data.tokens"):
         assert main(["run", recipe, "--no-eval"]) == 0
     assert _stamps(cache) == prepared  # no domain tokenised again, nothing new written
