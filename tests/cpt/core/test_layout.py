@@ -30,6 +30,7 @@ def test_every_path_is_its_own_and_inside_the_run(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.serial  # with the quickstart's own test: the session that runs the quickstart once (conftest.py)
 def test_a_finished_run_has_every_file_the_layout_names(quickstart_run):
     run_dir, result = quickstart_run  # `cpt run recipes/quickstart.yaml`, once per session (conftest.py)
     assert result.returncode == 0, result.stderr[-3000:]
