@@ -9,13 +9,13 @@ thread; on a 2-core machine shared with other work, two threads took over 100 s 
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from pathlib import Path
 
 import torch
 from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
 from cpt.toy.tasks import task_validation
+from tests.helpers import one_thread
 
 
 def small_model(tokenizer) -> LlamaForCausalLM:
@@ -57,16 +57,6 @@ def save(model, tokenizer, folder: Path) -> Path:
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
-
-
-@contextmanager
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 def start_and_trained(toy_dir: Path, out: Path, task_a: str, task_b: str, rows: int, b_steps: int, b_lr: float):
