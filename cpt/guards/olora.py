@@ -49,6 +49,8 @@ class OLoRAGuard(Guard):
         self.new_a: dict[str, torch.nn.Parameter] = {}  # base module name -> this stage's A
         self.pairs: list[tuple[torch.nn.Parameter, torch.Tensor]] = []  # (A_new, A_prev) per adapted matrix
         self.new_params: list[torch.nn.Parameter] = []
+        # Read once: zero_stage() may open the DeepSpeed config file, and the penalty runs every step.
+        self.zero3 = zero_stage() == 3
 
     def prepare_model(self, model):
         from peft import LoraConfig, get_peft_model
@@ -66,19 +68,19 @@ class OLoRAGuard(Guard):
         orthogonal, norm = self.spec.lambda1 > 0 and self.pairs, self.spec.lambda2 > 0
         if not (orthogonal or norm):
             return None
-        with _whole(self.new_params):
+        with _whole(self.new_params, self.zero3):
             terms = []
             if orthogonal:
                 terms.append(self.spec.lambda1 * self.orthogonality())
             if norm:
-                terms.append(self.spec.lambda2 * sum(torch.linalg.norm(_usable(p)) for p in self.new_params))
+                terms.append(self.spec.lambda2 * sum(torch.linalg.norm(_usable(p, self.zero3)) for p in self.new_params))
             return sum(terms)
 
     def orthogonality(self) -> torch.Tensor:
         """sum over adapted matrices of |A_prev A_new^T|, elementwise (the paper's L_orth)."""
         if self.pairs and self.pairs[0][1].device != self.pairs[0][0].device:  # the trainer moved the model
             self.pairs = [(a_new, prev.to(a_new.device)) for a_new, prev in self.pairs]
-        return sum((prev @ _usable(a_new).T).abs().sum() for a_new, prev in self.pairs)
+        return sum((prev @ _usable(a_new, self.zero3).T).abs().sum() for a_new, prev in self.pairs)
 
     def write_files(self, model, folder: Path) -> None:
         """Earlier A matrices with this stage's appended: the subspaces the next stage must avoid."""
@@ -91,16 +93,16 @@ class OLoRAGuard(Guard):
         save_file({k: v.contiguous() for k, v in stacked.items()}, str(Path(folder) / SUBSPACES_FILE))
 
 
-def _whole(params: list[torch.nn.Parameter]):
+def _whole(params: list[torch.nn.Parameter], zero3: bool):
     """Under ZeRO-3, the parameters gathered whole on every rank (read only); a no-op otherwise."""
-    if zero_stage() != 3:
+    if not zero3:
         return contextlib.nullcontext()
     import deepspeed
 
     return deepspeed.zero.GatheredParameters(params, modifier_rank=None)
 
 
-def _usable(param: torch.Tensor) -> torch.Tensor:
+def _usable(param: torch.Tensor, zero3: bool) -> torch.Tensor:
     """`param`, or under ZeRO-3 a copy that autograd saves instead of the parameter, whose data DeepSpeed
     empties again before the backward (the gradient still reaches the parameter through the copy)."""
-    return param.clone() if zero_stage() == 3 else param
+    return param.clone() if zero3 else param

@@ -135,8 +135,6 @@ def _mixing_callback(ctx: StageContext, domains, fixed: dict[str, float], args) 
 
 def _reference_loader(ctx: StageContext, args):
     """A function loading the recipe's reference model (DoReMi), on this process's device."""
-    from pathlib import Path
-
     folder = Path(ctx.spec.mixing.reference)
     if not (folder / "config.json").is_file():
         raise UserError(f"stage {ctx.spec.name}: mixing.reference {folder} is not a model folder (no config.json)")
