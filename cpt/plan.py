@@ -14,7 +14,6 @@ from cpt.core.precision import choose_precision, count_parameters
 from cpt.guards.travelling import read_osf_record
 from cpt.recipe.schema import TOY_MODEL, Recipe
 from cpt.runner.preflight import stage_sources
-from cpt.stages.grpo_config import DEFAULT_BETA
 from cpt.toy import toy_root
 
 
@@ -35,7 +34,7 @@ def describe_plan(recipe: Recipe) -> str:
             f"    data:      {data}",
             f"    input:     {previous}",
             f"    output:    {output}",
-            f"    reference: {getattr(stage, 'reference', None) or previous}{_kl_note(stage)}",
+            f"    reference: {stage.reference_model() or previous}{stage.plan_note()}",
         ]
         lines.append(f"    precision: {choose_precision(stage.train, base_params).describe()}")
         guards = _guards(stage, osf_before)
@@ -82,18 +81,6 @@ def _guards(stage, osf_before: int) -> str:
         parts.append(f"rehearsal {rehearsal.ratio:.0%}: {rehearsal.rows} prompts ({rehearsal.prompts.describe()}) "
                      "answered by the starting model")
     return "; ".join(parts)
-
-
-def _kl_note(stage) -> str:
-    if stage.kind == "grpo":
-        beta = stage.train.get("beta", DEFAULT_BETA)
-        return f"  (KL beta {beta})" if beta > 0 else "  (beta 0: no KL, reference unused)"
-    if stage.kind == "dpo":
-        from cpt.stages.trainer_fields import trainer_defaults
-
-        beta = stage.train.get("beta")  # else TRL's own (DPOConfig's), read from the fields cache: no TRL import
-        return f"  (DPO beta {trainer_defaults(stage.trainer_config_class)['beta'] if beta is None else beta})"
-    return ""
 
 
 def _status(manifest: Manifest | None, name: str) -> str:

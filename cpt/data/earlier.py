@@ -18,8 +18,6 @@ from pydantic import Field, model_validator
 from cpt.core.recipe_base import DataSource, StrictModel
 from cpt.errors import UserError
 
-DATA_STAGE_KINDS = ("cpt", "sft")  # the stage kinds whose data can be read again (text or prompt/completion)
-
 
 @dataclass(frozen=True)
 class EarlierStage:
@@ -27,17 +25,14 @@ class EarlierStage:
 
     name: str
     kind: str
-    sources: tuple[DataSource, ...]  # cpt: its domains' data; sft: its data; other kinds: none
-
-
-def training_sources(stage) -> tuple[DataSource, ...]:
-    """The data a stage trains on (a cpt stage's domains, another kind's `data`), without replay files."""
-    return tuple(domain.data for domain in stage.domains) if stage.kind == "cpt" else (stage.data,)
+    sources: tuple[DataSource, ...]  # its training data where its kind's data can be read again; else none
+    rereadable: bool
 
 
 def earlier_stages(specs) -> tuple[EarlierStage, ...]:
     """The runner's view of the stages before the current one (`specs`: their recipe sections, in order)."""
-    return tuple(EarlierStage(s.name, s.kind, training_sources(s) if s.kind in DATA_STAGE_KINDS else ()) for s in specs)
+    return tuple(EarlierStage(s.name, s.kind, s.training_sources() if s.data_rereadable else (), s.data_rereadable)
+                 for s in specs)
 
 
 class EarlierDataSpec(StrictModel):
@@ -62,9 +57,9 @@ class EarlierDataSpec(StrictModel):
             if stage is None:
                 raise UserError(f"stage {stage_name}: {key}.stages: '{name}' is not an earlier stage "
                                 f"(earlier: {', '.join(by_name) or 'none'})")
-            if stage.kind not in DATA_STAGE_KINDS:
-                raise UserError(f"stage {stage_name}: {key}.stages: '{name}' is a {stage.kind} stage; "
-                                "only cpt and sft data can be read again")
+            if not stage.rereadable:
+                raise UserError(f"stage {stage_name}: {key}.stages: '{name}' is a {stage.kind} stage, "
+                                "whose data cannot be read again")
             sources += stage.sources
         if self.path is not None:
             sources.append(DataSource(path=self.path))
@@ -94,10 +89,11 @@ def earlier_sources(ctx, spec: EarlierDataSpec, key: str) -> list[DataSource]:
     return spec.sources(ctx.earlier, ctx.spec.name, key)
 
 
-def earlier_stage_problem(names: list[str], earlier: dict[str, str]) -> str | None:
-    """Why one of `names` is not an earlier cpt or sft stage (`earlier`: name -> kind), or None."""
+def earlier_stage_problem(names: list[str], earlier: dict[str, str], rereadable_kinds: tuple[str, ...]) -> str | None:
+    """Why one of `names` is not an earlier stage whose data can be read again (`earlier`: name -> kind;
+    `rereadable_kinds`: the kinds whose data can, from the stage registry), or None."""
     for name in names:
-        if earlier.get(name) not in DATA_STAGE_KINDS:
-            choices = ", ".join(n for n, kind in earlier.items() if kind in DATA_STAGE_KINDS) or "none"
-            return f"'{name}' is not an earlier cpt or sft stage (those: {choices})"
+        if earlier.get(name) not in rereadable_kinds:
+            choices = ", ".join(n for n, kind in earlier.items() if kind in rereadable_kinds) or "none"
+            return f"'{name}' is not an earlier {' or '.join(rereadable_kinds)} stage (those: {choices})"
     return None

@@ -11,7 +11,7 @@ Stage sections are defined next to their stages (cpt/stages/<kind>_config.py).
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -20,16 +20,9 @@ from cpt.data.earlier import earlier_stage_problem
 from cpt.guards.merge_config import merge_problem
 from cpt.recipe.eval_spec import EvalSpec, EvalTaskSpec  # noqa: F401  (EvalTaskSpec re-exported)
 from cpt.recipe.task_matching import TaskMatching, match_tasks
-from cpt.stages.cpt_config import CPTStageSpec
-from cpt.stages.dpo_config import DPOStageSpec
-from cpt.stages.grpo_config import GRPOStageSpec
-from cpt.stages.sft_config import SFTStageSpec
+from cpt.stages.registry import REREADABLE_KINDS, STAGE_KINDS, Stage  # noqa: F401  (STAGE_KINDS re-exported)
 
 TOY_MODEL = "toy"
-
-STAGE_KINDS = ("cpt", "sft", "dpo", "grpo")
-
-Stage = Annotated[CPTStageSpec | SFTStageSpec | DPOStageSpec | GRPOStageSpec, Field(discriminator="kind")]
 
 
 class RunSpec(StrictModel):
@@ -75,7 +68,7 @@ class Recipe(StrictModel):
         for index, stage in enumerate(self.stages):
             earlier = {s.name: s.kind for s in self.stages[:index]}
             for key, section in stage.earlier_data_sections().items():
-                problem = earlier_stage_problem(section.stages, earlier)
+                problem = earlier_stage_problem(section.stages, earlier, REREADABLE_KINDS)
                 if problem:
                     raise ValueError(f"stages[{index}] ({stage.name}).{key}.stages: {problem}")
         return self
@@ -89,9 +82,9 @@ class Recipe(StrictModel):
         return self
 
     @model_validator(mode="after")
-    def _grpo_batches_split_into_groups(self) -> Recipe:
+    def _train_fits_the_launch(self) -> Recipe:
         for index, stage in enumerate(self.stages):
-            problem = stage.generation_batch_problem(self.launch.num_processes) if stage.kind == "grpo" else None
+            problem = stage.launch_problem(self.launch.num_processes)
             if problem:
                 raise ValueError(f"stages[{index}] ({stage.name}).train: {problem}")
         return self

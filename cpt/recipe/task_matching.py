@@ -105,10 +105,8 @@ def _candidates(stages: list, task) -> list[str]:
 
 
 def _sources(stage) -> list:
-    """The stage's own training data (not replay): `data:`, or the domains of a cpt stage."""
-    if getattr(stage, "data", None) is not None:
-        return [stage.data]
-    return [domain.data for domain in getattr(stage, "domains", None) or []]
+    """The stage's own training data (not replay), as its spec states it."""
+    return list(stage.training_sources())
 
 
 def _named(path: str, name: str) -> bool:

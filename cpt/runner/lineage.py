@@ -23,8 +23,8 @@ from cpt.data.earlier import earlier_stages
 from cpt.data.files import local_files
 from cpt.runner.merge_step import merge_stage_output
 from cpt.runner.preflight import stage_sources
-from cpt.stages import STAGE_RUNNERS
 from cpt.stages.context import StageContext
+from cpt.stages.registry import STAGE_RUNNERS
 from eval.digest import file_digest
 
 logger = logging.getLogger(__name__)
@@ -71,7 +71,7 @@ def run_stage(
 
     interrupted = record.status == RUNNING and record.config_hash == this_hash
     resume_from = _prepare_stage_dir(stage_dir, interrupted)
-    reference = Path(spec.reference) if getattr(spec, "reference", None) else parent
+    reference = Path(spec.reference_model() or parent)
     precision = choose_precision(spec.train, count_parameters(parent))
     manifest.mark_running(record, this_hash, str(parent), str(reference), precision.describe())
     warning = emulated_bf16_warning(precision)

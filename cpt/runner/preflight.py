@@ -8,14 +8,11 @@ from pathlib import Path
 
 from cpt.core.recipe_base import DataSource
 from cpt.core.storage import check_output_dir
-from cpt.data.earlier import training_sources
-from cpt.data.rows import EVAL_SHAPES, PREFERENCE_SHAPES, PROMPT_SHAPES, SFT_SHAPES, TEXT_SHAPES, check_source
-from cpt.errors import UserError, as_user_error
+from cpt.data.rows import EVAL_SHAPES, check_source
+from cpt.errors import UserError
 from cpt.guards.support import Launch, launch_of, launch_refusals
 from cpt.models import check_model_spec
 from cpt.recipe.schema import Recipe
-from cpt.rewards import resolve_reward
-from cpt.rollouts import require_vllm
 from cpt.stages.rehearsal_config import PROMPT_ROW_SHAPES
 
 
@@ -47,35 +44,25 @@ def _local_base(recipe: Recipe) -> list[Path]:
 
 def _check_stage_extras(stage, launch: Launch) -> None:
     """The stage's guards under this launch (guards/support.py), and what a stage names beyond its data:
-    a reference folder, rewards, a rollout backend."""
+    model folders (a reference), and what its spec checks itself (a grpo stage's rewards and rollout backend)."""
     where = f"stage {stage.name}"
     for refused in launch_refusals(stage, launch):
         raise UserError(f"{where}: {refused}")
     for path in stage.merge.held_out.values() if stage.merge is not None else ():
         check_source(DataSource(path=path), EVAL_SHAPES)  # the merge guard's held-out rows: {prompt, answer}
-    references = {"reference": getattr(stage, "reference", None),
-                  "mixing.reference": getattr(getattr(stage, "mixing", None), "reference", None)}
-    for key, reference in references.items():
-        if reference and not (Path(reference) / "config.json").is_file():
-            raise UserError(f"{where}: {key} {reference} is not a model folder (expected a config.json there)")
-    if stage.kind == "grpo":
-        for reward in stage.rewards:
-            try:
-                resolve_reward(reward.name)
-            except UserError as exc:
-                raise UserError(f"{where}: {exc}") from None
-        if stage.rollout.backend == "vllm":
-            as_user_error(require_vllm, f"{where}: rollout.backend")
+    for key, folder in stage.named_models().items():
+        if not (Path(folder) / "config.json").is_file():
+            raise UserError(f"{where}: {key} {folder} is not a model folder (expected a config.json there)")
+    stage.check_names()
 
 
 def stage_sources(stage) -> list[tuple[DataSource, tuple]]:
     """The data sources a stage reads, each with the row shapes it accepts (a replay file included, so it
     is checked before the run and its content is part of the stage's identity)."""
-    shapes = {"cpt": TEXT_SHAPES, "sft": SFT_SHAPES, "dpo": PREFERENCE_SHAPES, "grpo": PROMPT_SHAPES}[stage.kind]
-    sources = [(source, shapes) for source in training_sources(stage)]
+    sources = [(source, stage.data_shapes) for source in stage.training_sources()]
     replay = getattr(stage, "replay", None)
     if replay is not None and replay.path is not None:
-        sources.append((DataSource(path=replay.path), TEXT_SHAPES if stage.kind == "cpt" else SFT_SHAPES))
+        sources.append((DataSource(path=replay.path), stage.replay_shapes))
     rehearsal = getattr(stage, "rehearsal", None)
     if rehearsal is not None and rehearsal.prompts.path is not None:
         sources.append((DataSource(path=rehearsal.prompts.path), PROMPT_ROW_SHAPES))

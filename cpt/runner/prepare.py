@@ -40,7 +40,7 @@ def prepare_recipe(recipe: Recipe) -> list[str]:
     cache_dir = RunLayout.of(recipe.run.output_dir, recipe.run.name).token_cache
     lines = []
     for stage in recipe.stages:
-        domains = stage.domains if stage.kind == "cpt" else []
+        domains = stage.text_domains()
         for domain in domains:
             lines.append(_tokenised(domain.data, tokenizer, domain.name, cache_dir, f"{stage.name}/{domain.name}"))
         for source, shapes in stage_sources(stage):

@@ -160,7 +160,7 @@ def write_scripts(recipe: Recipe, recipe_path: Path, overrides: list[str], run_d
 def needs_prepare(recipe: Recipe) -> bool:
     """Whether a cpt stage reads a domain worth a job of its own: a local file or a `datasets` source (the
     embedded toy domains tokenise in seconds)."""
-    return any(d.data.toy is None for spec in recipe.stages if spec.kind == "cpt" for d in spec.domains)
+    return any(d.data.toy is None for spec in recipe.stages for d in spec.text_domains())
 
 
 def _prepare_values(shape: ClusterShape) -> dict[str, str]:

@@ -24,6 +24,7 @@ from typing import Any, Literal
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from cpt.core.recipe_base import DataSource, StrictModel, check_unique
+from cpt.data.shapes import TEXT_SHAPES
 from cpt.stages.rehearsal_config import REHEARSAL_DOMAIN, RehearsalSpec
 from cpt.stages.sft_config import ReplaySpec, _sft_config_class
 from cpt.stages.spec import StageSpec
@@ -99,6 +100,17 @@ class CPTStageSpec(StageSpec):
     # Validated against SFTConfig (max_length, ...); cpt trains with a plain transformers Trainer
     # on the mixture stream (cpt/stages/cpt.py says why).
     trainer_config_class = staticmethod(_sft_config_class)
+    data_shapes = replay_shapes = TEXT_SHAPES
+    data_rereadable = True
+
+    def training_sources(self) -> tuple[DataSource, ...]:
+        return tuple(domain.data for domain in self.domains)
+
+    def text_domains(self) -> list[DomainSpec]:
+        return self.domains
+
+    def named_models(self) -> dict[str, str]:
+        return {"mixing.reference": self.mixing.reference} if self.mixing.reference else {}
 
     @field_validator("domains")
     @classmethod

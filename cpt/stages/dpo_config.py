@@ -15,7 +15,9 @@ from typing import Literal
 from pydantic import Field
 
 from cpt.core.recipe_base import DataSource
+from cpt.data.shapes import PREFERENCE_SHAPES
 from cpt.stages.spec import StageSpec
+from cpt.stages.trainer_fields import trainer_defaults
 
 
 def _dpo_config_class():
@@ -30,3 +32,11 @@ class DPOStageSpec(StageSpec):
     reference: str | None = Field(None, description="a model folder; default: the stage's starting model")
 
     trainer_config_class = staticmethod(_dpo_config_class)
+    data_shapes = PREFERENCE_SHAPES
+
+    def reference_model(self) -> str | None:
+        return self.reference
+
+    def plan_note(self) -> str:
+        beta = self.train.get("beta")  # else TRL's own (DPOConfig's), read from the fields cache: no TRL import
+        return f"  (DPO beta {trainer_defaults(self.trainer_config_class)['beta'] if beta is None else beta})"

@@ -24,8 +24,11 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from cpt.core.recipe_base import DataSource, StrictModel
+from cpt.data.shapes import PROMPT_SHAPES
+from cpt.errors import UserError, as_user_error
+from cpt.rewards import resolve_reward
 from cpt.rewards.builtin import BUILTIN_REWARDS, SHAPING_REWARDS
-from cpt.rollouts import RolloutSpec
+from cpt.rollouts import RolloutSpec, require_vllm
 from cpt.stages.spec import StageSpec
 from cpt.stages.trainer_fields import trainer_defaults
 
@@ -99,6 +102,7 @@ class GRPOStageSpec(StageSpec):
     filter: FilterSpec | None = None
 
     trainer_config_class = staticmethod(_grpo_config_class)
+    data_shapes = PROMPT_SHAPES
 
     @model_validator(mode="after")
     def _success_rewards_are_rewards(self) -> GRPOStageSpec:
@@ -127,7 +131,21 @@ class GRPOStageSpec(StageSpec):
             raise ValueError("beta: the KL coefficient must be >= 0 (0 turns the KL term and the reference off)")
         return train
 
-    def generation_batch_problem(self, num_processes: int) -> str | None:
+    def check_names(self) -> None:
+        """Every reward resolves (a builtin or module:function), and vLLM is installed if the rollout names it."""
+        for reward in self.rewards:
+            try:
+                resolve_reward(reward.name)
+            except UserError as exc:
+                raise UserError(f"stage {self.name}: {exc}") from None
+        if self.rollout.backend == "vllm":
+            as_user_error(require_vllm, f"stage {self.name}: rollout.backend")
+
+    def plan_note(self) -> str:
+        beta = self.train.get("beta", DEFAULT_BETA)
+        return f"  (KL beta {beta})" if beta > 0 else "  (beta 0: no KL, reference unused)"
+
+    def launch_problem(self, num_processes: int) -> str | None:
         """Why the generation batch cannot be split into groups of num_generations, or None."""
         get = {**trainer_defaults(_grpo_config_class), **self.train}.get  # TRL's defaults where the recipe is silent
         steps = get("steps_per_generation") or get("gradient_accumulation_steps")

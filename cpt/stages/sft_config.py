@@ -22,6 +22,7 @@ from pydantic import Field
 
 from cpt.core.recipe_base import DataSource
 from cpt.data.earlier import EarlierDataSpec
+from cpt.data.shapes import SFT_SHAPES
 from cpt.stages.rehearsal_config import RehearsalSpec
 from cpt.stages.spec import StageSpec
 
@@ -45,3 +46,5 @@ class SFTStageSpec(StageSpec):
     rehearsal: RehearsalSpec | None = None
 
     trainer_config_class = staticmethod(_sft_config_class)
+    data_shapes = SFT_SHAPES
+    data_rereadable = True

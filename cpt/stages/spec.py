@@ -1,7 +1,10 @@
 """What every stage section of a recipe has in common, whatever its kind.
 
 Each stage kind pairs a spec (`<kind>_config.py`, what the recipe may say) with a runner
-(`<kind>.py`, a thin adapter to a TRL trainer), as TRL pairs its trainers with their configs.
+(`<kind>.py`, a thin adapter to a TRL trainer), as TRL pairs its trainers with their configs, and is
+one line of `cpt/stages/registry.py`. The spec states the kind's facts (the shapes its data takes, its
+reference model, its plan note, ...) so the runner, plan, preflight and prepare ask the spec, never
+test `kind`.
 """
 
 from __future__ import annotations
@@ -10,7 +13,8 @@ from typing import Any, ClassVar
 
 from pydantic import Field, field_validator, model_validator
 
-from cpt.core.recipe_base import FolderName, PeftSpec, StrictModel
+from cpt.core.recipe_base import DataSource, FolderName, PeftSpec, StrictModel
+from cpt.data.shapes import SFT_SHAPES
 from cpt.guards.config import ADAPTER_GUARDS, GuardSpec
 from cpt.guards.merge_config import MergeSpec
 from cpt.guards.support import schema_refusal
@@ -36,6 +40,39 @@ class StageSpec(StrictModel):
 
     # The TRL config class `train` is validated against; a function so TRL imports lazily.
     trainer_config_class: ClassVar[Any] = None
+    # The row shapes (cpt.data.shapes) the stage's data and a replay file of it may take.
+    data_shapes: ClassVar[tuple] = ()
+    replay_shapes: ClassVar[tuple] = SFT_SHAPES
+    # Whether a later stage may read this stage's data again (replay, adaptive OSF's sample, rehearsal prompts).
+    data_rereadable: ClassVar[bool] = False
+
+    def training_sources(self) -> tuple[DataSource, ...]:
+        """The data the stage trains on, without replay files (a kind with a `data` field: that)."""
+        return (self.data,)
+
+    def text_domains(self) -> list:
+        """Domains whose text `cpt prepare` tokenises into the run's token cache (a cpt stage's)."""
+        return []
+
+    def reference_model(self) -> str | None:
+        """A model folder the recipe names as the stage's reference, else None (the stage's start)."""
+        return None
+
+    def named_models(self) -> dict[str, str]:
+        """Recipe key -> every model folder the stage names, checked at plan to hold a config.json."""
+        reference = self.reference_model()
+        return {"reference": reference} if reference else {}
+
+    def check_names(self) -> None:
+        """Raise UserError if something the stage names beyond data and models is unknown here (rewards, ...)."""
+
+    def plan_note(self) -> str:
+        """What `cpt plan` adds after the stage's settings (the KL a preference or RL stage trains with)."""
+        return ""
+
+    def launch_problem(self, num_processes: int) -> str | None:
+        """Why the stage's `train` settings cannot run on `num_processes` processes, or None."""
+        return None
 
     @model_validator(mode="after")
     def _guard_fits_the_stage(self):

@@ -70,7 +70,7 @@ def test_replay_reads_earlier_stages_and_a_file(tmp_path):
 @pytest.mark.parametrize("stage, message", [
     ("last", "replay.stages: 'last' is not an earlier stage (earlier: first, pref)"),
     ("nope", "replay.stages: 'nope' is not an earlier stage"),
-    ("pref", "'pref' is a dpo stage; only cpt and sft data can be read again"),
+    ("pref", "'pref' is a dpo stage, whose data cannot be read again"),
 ])
 def test_replay_of_a_stage_that_is_not_an_earlier_cpt_or_sft_stage(tmp_path, stage, message):
     with pytest.raises(UserError, match=re.escape(message)):

@@ -63,7 +63,7 @@ def test_every_supported_combination_passes_plan(launch, tmp_path, toy_dir, caps
     code, err = plan(path, capsys)
     assert code == 2 and "rollout.backend is 'vllm' but vLLM is not installed" in err
     # ... and accepted where it is installed (a stand-in for the install: vLLM needs CUDA)
-    monkeypatch.setattr("cpt.runner.preflight.require_vllm", lambda where: None)
+    monkeypatch.setattr("cpt.stages.grpo_config.require_vllm", lambda where: None)
     code, err = plan(path, capsys)
     assert code == 0, err
 

@@ -77,7 +77,7 @@ def test_sigkill_mid_stage_resumes_and_matches_uninterrupted_run(tmp_path, toy_d
 def test_crash_during_checkpoint_write_is_never_resumed_from(tmp_path, toy_dir, monkeypatch):
     from transformers import Trainer
 
-    from cpt import stages
+    from cpt.stages import registry as stages
 
     original_save_rng = Trainer._save_rng_state
     calls = {"n": 0}
