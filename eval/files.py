@@ -59,9 +59,13 @@ def sibling_lock(path: Path) -> Iterator[None]:
 
 
 def replace_folder(final: Path, built: Path) -> None:
-    """Rename the finished folder `built` to `final`; an existing `final` is moved aside first, then deleted."""
+    """Rename the finished folder `built` to `final`; an existing `final` is moved aside first (into a
+    `.NAME.stale-*` sibling) and deleted once the new one is in place, so `final` is missing only between
+    two renames. The one folder swap of the project (cached folders, stage outputs, checkpoints)."""
+    stale = None
     if final.exists():
         stale = Path(tempfile.mkdtemp(prefix=f".{final.name}.stale-", dir=final.parent))
         os.rename(final, stale / "old")
-        shutil.rmtree(stale, ignore_errors=True)
     os.rename(built, final)
+    if stale is not None:
+        shutil.rmtree(stale, ignore_errors=True)

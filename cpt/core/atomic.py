@@ -13,8 +13,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-# Whole-file writes live in eval.files (one implementation for the pipeline and eval); folders are ours.
-from eval.files import atomic_write_text
+# Whole-file writes and the folder swap live in eval.files (one implementation for the pipeline and eval).
+from eval.files import atomic_write_text, replace_folder
 
 COMPLETE_MARKER = "COMPLETE"
 
@@ -42,21 +42,15 @@ def atomic_folder(final: Path) -> Iterator[Path]:
 
 
 def commit_folder(tmp: Path, final: Path) -> None:
-    """Mark the filled folder `tmp` complete and move it to `final` (replacing an older one last)."""
+    """Mark the filled folder `tmp` complete and move it to `final` (an older one is deleted last)."""
     mark_complete(tmp)
-    if final.exists():
-        old = final.with_name(f".{final.name}.old-{os.getpid()}")
-        os.replace(final, old)
-        os.replace(tmp, final)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, final)
+    replace_folder(final, tmp)
 
 
 def remove_partials(folder: Path) -> None:
     """Delete leftovers of interrupted atomic writes directly inside `folder`."""
     if folder.is_dir():
-        for leftover in folder.glob(".*.partial*"):
+        for leftover in [*folder.glob(".*.partial*"), *folder.glob(".*.stale-*")]:  # replace_folder's too
             shutil.rmtree(leftover, ignore_errors=True)
         for leftover in folder.glob(".*.tmp"):  # eval.files.atomic_open's temporary files
             leftover.unlink(missing_ok=True)

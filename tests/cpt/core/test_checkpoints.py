@@ -60,3 +60,19 @@ def test_atomic_folder_replaces_old_only_when_new_complete(tmp_path):
         (tmp / "v").write_text("2")
         raise RuntimeError
     assert (final / "v").read_text() == "1"
+
+
+def test_a_replaced_folder_leaves_nothing_beside_it_and_a_killed_swap_is_cleaned(tmp_path, monkeypatch):
+    final = tmp_path / "model"
+    for version in ("1", "2"):
+        with atomic_folder(final) as tmp:
+            (tmp / "v").write_text(version)
+    assert (final / "v").read_text() == "2" and sorted(p.name for p in tmp_path.iterdir()) == ["model"]
+    # Killed after the old folder was moved aside and before its deletion: the next start removes it.
+    monkeypatch.setattr("eval.files.shutil.rmtree", lambda *args, **kwargs: None)
+    with atomic_folder(final) as tmp:
+        (tmp / "v").write_text("3")
+    monkeypatch.undo()
+    assert any(p.name.startswith(".model.stale-") for p in tmp_path.iterdir())
+    remove_partials(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"] and (final / "v").read_text() == "3"
