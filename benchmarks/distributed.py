@@ -23,6 +23,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from common import add_common_args, machine, parse_with_mode, row, write_result
 
+from cpt.core.layout import RunLayout
+
 REPO = Path(__file__).resolve().parents[1]
 SETUPS = {  # name -> accelerate launch arguments (None: no launcher, one process)
     "1 process": None,
@@ -89,12 +91,12 @@ def measure(name: str, launch, model: Path, out: Path, steps: int) -> dict:
     ranks_dir.mkdir(parents=True, exist_ok=True)
     run_name = name.replace(" ", "_")
     run_setup(launch, recipe(model, out, run_name, steps), ranks_dir)
-    stage = json.loads((out / run_name / "manifest.json").read_text())["stages"]["s"]
+    run = RunLayout.of(out, run_name)
+    stage = json.loads(run.manifest.read_text())["stages"]["s"]
     ranks = [json.loads(p.read_text()) for p in sorted(ranks_dir.glob("rank*.json"))]
     return {"setup": name, "samples_per_s": stage["metrics"]["train_samples_per_second"],
             "peak_rss_mb_per_rank": [round(r["peak_rss_mb"]) for r in ranks],
-            "optimizer_mb_per_rank": optimizer_mb_per_rank(out / run_name / "stages" / "s" / "checkpoints" /
-                                                           f"checkpoint-{steps}")}
+            "optimizer_mb_per_rank": optimizer_mb_per_rank(run.stage("s").checkpoints / f"checkpoint-{steps}")}
 
 
 def parse_args() -> argparse.Namespace:

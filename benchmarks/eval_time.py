@@ -27,6 +27,8 @@ from pathlib import Path
 
 from common import add_common_args, machine, parse_with_mode, row, write_result
 
+from cpt.core.layout import RunLayout
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 TASKS = ["date_format", "sorting", "addition", "reversal", "counting", "capitals"]
@@ -45,7 +47,7 @@ def run_quickstart(out_dir: Path) -> Path:
 
 
 def eval_share(run_dir: Path) -> dict:
-    timings = json.loads((run_dir / "eval" / "timings.json").read_text())
+    timings = json.loads(RunLayout(run_dir).timings.read_text())
     train, evaluate = sum(timings["train_seconds"].values()), sum(timings["eval_seconds"].values())
     return {"train_seconds": train, "eval_seconds": evaluate, "eval_share": evaluate / (train + evaluate)}
 
@@ -109,7 +111,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         run_dir = args.run_dir or run_quickstart(Path(tmp))
         share = eval_share(run_dir)
-        checkpoint = run_dir / "stages" / "sft_sorting" / "model"
+        checkpoint = RunLayout(run_dir).stage("sft_sorting").model
         catalog = TaskCatalog([ensure_toy() / "tasks"])
         sweep = sweep_batch_sizes(checkpoint, catalog, args.batch_sizes, args.repeats)
         cached = time_cached(checkpoint, catalog)

@@ -40,6 +40,8 @@ from pathlib import Path
 
 from common import add_common_args, machine, parse_with_mode, row, run_recipe_dict, write_result
 
+from cpt.core.layout import RunLayout
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 REPO = Path(__file__).resolve().parents[1]
@@ -186,24 +188,24 @@ def toy_base(seed: int, out: Path) -> str:
     recipe = {"run": {"name": f"base-s{seed}", "output_dir": str(out), "seed": seed},
               "model": {"name_or_path": "toy"}, "stages": [pretrain]}
     run_dir, _ = run_recipe_dict(recipe, out / f"base-s{seed}.json")
-    return str(run_dir / "stages" / pretrain["name"] / "model")
+    return str(RunLayout(run_dir).stage(pretrain["name"]).model)
 
 
 def drop_checkpoints(run_dir: Path) -> None:
     """A finished run's resume checkpoints: SmolLM2's, with Adam's state, are 1.6 GB per stage (~50 GB
     for all methods). The stage models stay, so a rerun with the same --workdir still skips them."""
-    for folder in run_dir.glob("stages/*/checkpoints"):
+    for folder in RunLayout(run_dir).stages.glob("*/checkpoints"):
         shutil.rmtree(folder)
 
 
 def base_scores(run_dir: Path) -> dict[str, float]:
-    matrix = json.loads((run_dir / "eval" / "matrix.json").read_text())
+    matrix = json.loads(RunLayout(run_dir).matrix.read_text())
     return next(r for r in matrix["rows"] if r["checkpoint"] == "base")["scores"]
 
 
 def summarise(run_dir: Path, tasks: list[str], general: str, base: dict[str, float]) -> dict:
     """Accuracy matrix (%), final average, BWT, forgetting, general-knowledge change, train seconds."""
-    matrix = json.loads((run_dir / "eval" / "matrix.json").read_text())
+    matrix = json.loads(RunLayout(run_dir).matrix.read_text())
     rows = [r for r in matrix["rows"] if r["checkpoint"] != "base"]
     acc = [[100 * r["scores"][t] for t in tasks] for r in rows]
     final = acc[-1]
@@ -218,7 +220,7 @@ def summarise(run_dir: Path, tasks: list[str], general: str, base: dict[str, flo
         summary["learned"] = statistics.mean(acc[j][j] for j in range(len(tasks)))
         summary["forgetting"] = _pipeline_forgetting(run_dir, tasks[:-1])
     # The trainer's own train_runtime, kept in the manifest: a rerun that skips finished stages keeps it.
-    manifest = json.loads((run_dir / "manifest.json").read_text())
+    manifest = json.loads(RunLayout(run_dir).manifest.read_text())
     summary["train_seconds"] = sum(s["metrics"].get("train_runtime", 0.0) for s in manifest["stages"].values())
     alphas = [s["merge"]["alpha"] for s in manifest["stages"].values() if s.get("merge", {}).get("alpha") is not None]
     if alphas:
@@ -229,7 +231,7 @@ def summarise(run_dir: Path, tasks: list[str], general: str, base: dict[str, flo
 def _pipeline_forgetting(run_dir: Path, earlier_tasks: list[str]) -> float:
     """Mean forgetting of the tasks before the last, as the run's metrics.json counts it: above each task's
     chance level (eval/metrics.py), so a task that falls to guessing forgets only what it had above that."""
-    forgetting = json.loads((run_dir / "eval" / "metrics.json").read_text())["forgetting"]
+    forgetting = json.loads(RunLayout(run_dir).metrics.read_text())["forgetting"]
     return 100 * statistics.mean(forgetting[t] for t in earlier_tasks)
 
 

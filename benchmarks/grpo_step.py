@@ -25,6 +25,8 @@ from pathlib import Path
 from common import add_common_args, machine, row, run_recipe_dict, write_result
 from hardware import on_gpu
 
+from cpt.core.layout import RunLayout
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 TASK = "sorting"
@@ -54,7 +56,7 @@ def sft_checkpoint(workdir: Path) -> Path:
         {"name": "sft", "kind": "sft", "data": {"toy": TASK},
          "train": {"max_steps": 150, "per_device_train_batch_size": 32, "learning_rate": 3e-3, "max_length": 64,
                    "disable_tqdm": True}}]}
-    return run_recipe_dict(recipe, workdir / "r.json")[0] / "stages" / "sft" / "model"
+    return RunLayout(run_recipe_dict(recipe, workdir / "r.json")[0]).stage("sft").model
 
 
 def grpo_split(model_dir: Path, workdir: Path, steps: int) -> dict:

@@ -48,6 +48,8 @@ from pathlib import Path
 from common import add_common_args, machine, parse_with_mode, run_recipe_dict, write_result
 from mixing_summary import UNIFORM, compact, markdown, summarise, table
 
+from cpt.core.layout import RunLayout, StageLayout
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 SOURCE = "general"
@@ -92,10 +94,10 @@ def _train(steps: int, lr: float) -> dict:
             "save_steps": 10_000, "logging_steps": 50, "disable_tqdm": True}
 
 
-def _run(workdir: Path, name: str, model: str, stage: dict, seed: int) -> Path:
+def _run(workdir: Path, name: str, model: str, stage: dict, seed: int) -> StageLayout:
     recipe = {"run": {"name": name, "output_dir": str(workdir), "seed": seed}, "model": {"name_or_path": model},
               "stages": [stage]}
-    return run_recipe_dict(recipe, workdir / f"{name}.json")[0] / "stages" / stage["name"]
+    return RunLayout(run_recipe_dict(recipe, workdir / f"{name}.json")[0]).stage(stage["name"])
 
 
 def _stage(method: dict, steps: int, reference: Path | None = None) -> dict:
@@ -110,12 +112,12 @@ def _stage(method: dict, steps: int, reference: Path | None = None) -> dict:
 def pretrain_base(workdir: Path, steps: int) -> Path:
     stage = {"name": "source", "kind": "cpt", "domains": [{"name": SOURCE, "data": {"toy": SOURCE}}],
              "train": _train(steps, 2e-3)}
-    return _run(workdir, "base", "toy", stage, seed=0) / "model"
+    return _run(workdir, "base", "toy", stage, seed=0).model
 
 
 def uniform_reference(workdir: Path, base: Path, domains: tuple[str, ...], steps: int) -> Path:
     """DoReMi's reference as in the paper: the model trained on the uniform mix (here briefly, from the base)."""
-    return _run(workdir, "reference", str(base), _stage(_mix(domains, "static"), steps), seed=0) / "model"
+    return _run(workdir, "reference", str(base), _stage(_mix(domains, "static"), steps), seed=0).model
 
 
 @contextmanager
@@ -152,13 +154,13 @@ def run_method(workdir: Path, base: Path, setting: dict, method: str, seed: int,
                curves: dict, reference: Path | None = None) -> dict:
     spec = setting["methods"][method]
     started = time.perf_counter()
-    stage_dir = _run(workdir, f"{method}-s{seed}", str(base), _stage(spec, steps, reference), seed)
+    stage = _run(workdir, f"{method}-s{seed}", str(base), _stage(spec, steps, reference), seed)
     seconds = time.perf_counter() - started
-    trajectory = json.loads((stage_dir / "mixture_weights.json").read_text())
+    trajectory = json.loads(stage.mixture_log.read_text())
     run = {"method": method, "seed": seed, "seconds": round(seconds, 1),
-           "curve": curves[str(stage_dir / "mixture_weights.json")],
+           "curve": curves[str(stage.mixture_log)],
            "weights": [(e["step"], e["weights"]) for e in trajectory], "final_weights": trajectory[-1]["weights"],
-           "validation_loss": validation_losses(stage_dir / "model", setting["domains"])}
+           "validation_loss": validation_losses(stage.model, setting["domains"])}
     if "average_weights" in trajectory[-1]:  # DoReMi's output for a larger run: the mean over its updates
         run["final_average_weights"] = trajectory[-1]["average_weights"]
     return run

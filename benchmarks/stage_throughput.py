@@ -39,6 +39,8 @@ from common import add_common_args, machine, parse_with_mode, row, run_recipe_di
 from hardware import forward_flops_per_token, matmul_peak, mfu, on_gpu, training_flops_per_token
 from plain_trainers import run_plain, trained_tokens
 
+from cpt.core.layout import RunLayout
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 STAGES = ("cpt", "sft", "dpo", "grpo")
@@ -131,8 +133,9 @@ def run_ours(kind: str, model_dir: Path, train: dict, workdir: Path) -> dict:
     recipe = {"run": {"name": "ours", "output_dir": str(workdir), "seed": 0},
               "model": {"name_or_path": str(model_dir)}, "stages": [stage]}
     run_dir, wall = run_recipe_dict(recipe, workdir / "recipe.json")
-    metrics = json.loads((run_dir / "manifest.json").read_text())["stages"][kind]["metrics"]
-    log = json.loads((run_dir / "stages" / kind / "train_log.json").read_text())
+    run = RunLayout(run_dir)
+    metrics = json.loads(run.manifest.read_text())["stages"][kind]["metrics"]
+    log = json.loads(run.stage(kind).train_log.read_text())
     return {"train_seconds": metrics["train_runtime"], "wall_seconds": wall, "tokens": trained_tokens(kind, log, train)}
 
 

@@ -10,6 +10,8 @@ import json
 import pytest
 from mixing_summary import compact, distance_from_uniform, steps_to_reach, summarise
 
+from cpt.core.layout import RunLayout
+
 
 def _run(method, seed, curve, final_weights):
     return {"method": method, "seed": seed, "curve": curve, "final_weights": final_weights,
@@ -64,7 +66,7 @@ def test_every_domain_is_scored_for_odm(tmp_path):
               "stages": [stage]}
     with every_domain_scored() as curves:
         run_dir, _ = run_recipe_dict(recipe, tmp_path / "recipe.json")
-    path = run_dir / "stages" / "mix" / "mixture_weights.json"
+    path = RunLayout(run_dir).stage("mix").mixture_log
     scored_by_odm = [e for e in json.loads(path.read_text()) if "held_out_loss" in e]
     assert [e["step"] for e in scored_by_odm] == [5, 10, 15, 20]
     assert all(len(e["held_out_loss"]) == 1 for e in scored_by_odm)
