@@ -13,7 +13,9 @@ import pytest
 
 from tests.helpers import REPO, run_cli
 
-pytestmark = pytest.mark.slow
+# One xdist worker takes the whole module (make test: --dist loadgroup), so the module's one SmolLM2 fetch and import is made once,
+# not once per worker.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("smollm2_import")]
 NAME = "smollm2-135m-instruct"
 
 

@@ -16,6 +16,9 @@ from cpt.runner.run import run_recipe
 from tests.eval.test_harness import ForwardCounter
 from tests.helpers import run_cli, tiny_sft_recipe, write_recipe
 
+# One xdist worker takes the module's slow tests (make test: --dist loadgroup): one shared run, not one per worker.
+pytestmark = pytest.mark.xdist_group("eval_run")
+
 
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory, toy_dir):

@@ -16,7 +16,9 @@ from cpt.rollouts.hf import HFRollouts
 from cpt.runner.run import run_recipe
 from tests.helpers import run_cli, write_recipe
 
-pytestmark = pytest.mark.slow
+# One xdist worker takes the whole module (make test: --dist loadgroup), so the module's one SFT+GRPO run (3 min on 2 cores) is made once,
+# not once per worker.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("grpo_run")]
 
 TASK = "date_format"
 SAMPLES_PER_PROMPT = 8
