@@ -257,7 +257,8 @@ def markdown(setting_name: str, setting: dict, results: dict, args) -> str:
     tasks = ordered_tasks(setting, args.order)
     lines = [f"# Forgetting benchmark: {setting_name}, order {args.order}", "",
              (f"`python benchmarks/forgetting.py --mode {args.mode} --setting {setting_name} --seeds {' '.join(map(str, args.seeds))} "
-              f"--steps {args.steps} --order {args.order}{_methods_flag(args.methods)}` on {machine()}. Tasks in order: "
+              f"--steps {args.steps} --order {args.order}{_methods_flag(args.methods)}"
+              f"{' --label ' + args.label if args.label else ''}` on {machine()}. Tasks in order: "
               f"{', '.join(tasks)}; general knowledge: "
               f"{setting['general']}. Accuracy in %, mean ± std over {len(args.seeds)} seed(s)."), "",
              "| method | avg acc after last | learned | BWT | forgetting | general change | time vs naive | merge alpha |",
@@ -291,6 +292,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--order", choices=("a", "b"), default="a",
                         help="a: the setting's task order (choose settings here); b: reversed (report here)")
     parser.add_argument("--workdir", type=Path, default=None, help="keep the runs here (default: a temp folder)")
+    parser.add_argument("--label", default="", help="appended to the output names (forgetting_SETTING[_order_b][_LABEL]"
+                        ".json/.md), so a run over other methods or seeds keeps an earlier table")
     return parse_with_mode(parser, MODE_DEFAULTS)
 
 
@@ -341,7 +344,7 @@ def main() -> None:
         results[m]["per_seed"] = runs
     report = markdown(args.setting, setting, results, args)
     print(report)
-    suffix = "" if args.order == "a" else f"_order_{args.order}"
+    suffix = ("" if args.order == "a" else f"_order_{args.order}") + (f"_{args.label}" if args.label else "")
     write_result({"benchmark": f"forgetting_{args.setting}{suffix}", "machine": machine(), "mode": args.mode,
                   "table": table(results, args.setting), "setting": args.setting, "steps": args.steps,
                   "seeds": args.seeds, "order": args.order, "tasks": ordered_tasks(setting, args.order),
