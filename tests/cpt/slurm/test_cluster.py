@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -26,6 +27,14 @@ def _submit(conf: str, recipe: str, *overrides: str) -> dict[str, str]:
                      env={"SLURM_CONF": conf})
     assert result.returncode == 0, result.stderr[-3000:]
     return dict(line.split(" ", 1) for line in result.stdout.split("submitted: ", 1)[1].splitlines()[0].split(", "))
+
+
+def _stage_status(run_dir: Path, stage: str) -> str | None:
+    """The stage's status in the run's manifest, None before the manifest or the stage is there."""
+    try:
+        return json.loads((run_dir / "manifest.json").read_text())["stages"][stage]["status"]
+    except (FileNotFoundError, KeyError, json.JSONDecodeError):
+        return None
 
 
 def _wait_for(condition, run_dir, timeout: float = 600) -> None:
@@ -80,7 +89,9 @@ def test_requeued_stage_resumes_and_matches_an_uninterrupted_run(slurm_cluster, 
         if name == "requeued":
             _wait_for(lambda stage=stage: (stage / "checkpoints" / "checkpoint-20" / "COMPLETE").exists(), tmp_path / name)
             subprocess.run(["scontrol", "requeue", job], env={**os.environ, "SLURM_CONF": slurm_cluster}, check=True)
-        _wait_for(lambda stage=stage, job=job: (stage / "model" / "COMPLETE").exists() or
+        # Done is the manifest's word, written after the model folder is committed (waiting for the model's
+        # COMPLETE marker alone read the manifest a moment too early).
+        _wait_for(lambda name=name, job=job: _stage_status(tmp_path / name, "a") == "done" or
                   _job_state(slurm_cluster, job) in ("FAILED", "CANCELLED", "TIMEOUT"), tmp_path / name)
         manifest = json.loads((tmp_path / name / "manifest.json").read_text())
         assert (manifest["stages"]["a"]["status"], manifest["stages"]["a"]["global_step"]) == ("done", 60)
