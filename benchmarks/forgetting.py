@@ -267,12 +267,17 @@ def markdown(setting_name: str, setting: dict, results: dict, args) -> str:
         def cell(key, r=r):
             return f"{r[key]:.1f} ± {r[key + '_std']:.1f}" if key in r else "n/a"
         lines.append(f"| {method} | {cell('final_average')} | {cell('learned')} | {cell('bwt')} | {cell('forgetting')} | "
-                     f"{cell('general_change')} | {r['time_vs_naive']:.2f}x | {_alphas(r)} |")
+                     f"{cell('general_change')} | {_times(r)} | {_alphas(r)} |")
     lines += ["", "Accuracy matrices (row: after stage; columns: " + ", ".join(tasks) + "):", ""]
     for method, r in results.items():
         rows = "; ".join("/".join(f"{v:.0f}" for v in row) for row in r["matrix_mean"])
         lines.append(f"- {method}: {rows}")
     return "\n".join(lines) + "\n"
+
+
+def _times(result: dict) -> str:
+    """Training time relative to naive fine-tuning ('n/a' when naive was not among the methods run)."""
+    return "n/a" if result["time_vs_naive"] is None else f"{result['time_vs_naive']:.2f}x"
 
 
 def _alphas(result: dict) -> str:
