@@ -61,7 +61,7 @@ def sibling_lock(path: Path) -> Iterator[None]:
 def replace_folder(final: Path, built: Path) -> None:
     """Rename the finished folder `built` to `final`; an existing `final` is moved aside first (into a
     `.NAME.stale-*` sibling) and deleted once the new one is in place, so `final` is missing only between
-    two renames. The one folder swap of the project (cached folders, stage outputs, checkpoints)."""
+    two renames. The one folder swap of the project (cached folders, stage models, merged models)."""
     stale = None
     if final.exists():
         stale = Path(tempfile.mkdtemp(prefix=f".{final.name}.stale-", dir=final.parent))
