@@ -18,8 +18,9 @@ from cpt.errors import UserError
 from cpt.guards.config import GUARD_METHODS
 from cpt.guards.support import STAGE_KEY_GUARDS, schema_refusal
 from cpt.recipe.overrides import apply_overrides
-from cpt.recipe.schema import STAGE_KINDS, Recipe
+from cpt.recipe.schema import Recipe
 from cpt.recipe.yaml_io import safe_load
+from cpt.stages.registry import STAGE_KINDS
 
 RECIPE_KEYS = "run, model, stages, eval, launch"
 

@@ -20,7 +20,7 @@ from cpt.data.earlier import earlier_stage_problem
 from cpt.guards.merge_config import merge_problem
 from cpt.recipe.eval_spec import EvalSpec, EvalTaskSpec  # noqa: F401  (EvalTaskSpec re-exported)
 from cpt.recipe.task_matching import TaskMatching, match_tasks
-from cpt.stages.registry import REREADABLE_KINDS, STAGE_KINDS, Stage  # noqa: F401  (STAGE_KINDS re-exported)
+from cpt.stages.registry import REREADABLE_KINDS, Stage
 
 TOY_MODEL = "toy"
 

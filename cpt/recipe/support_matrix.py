@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cpt.guards.support import GUARDS, Launch, refusal
-from cpt.recipe.schema import STAGE_KINDS
+from cpt.stages.registry import STAGE_KINDS
 
 FILTERED = "grpo+filter"  # a grpo stage with `filter:` (the RFT pre-pass), a kind of its own for the matrix
 KINDS = tuple(k for kind in STAGE_KINDS for k in ((kind, FILTERED) if kind == "grpo" else (kind,)))
