@@ -48,12 +48,11 @@ REPO = Path(__file__).resolve().parents[1]
 METHODS = ("naive", "lora", "olora", "osf", "osf_adaptive", "replay", "kl_anchor", "multitask")
 # Variants tried on SmolLM2 after the defaults (run them with --methods; a --workdir reuses finished runs).
 VARIANTS = ("replay_30", "olora_replay", "kl_anchor_01", "osf_grow", "osf_updates", "merge", "merge_replay", "ssr",
-            "ssr_replay", "olora_all_replay", "olora_all_ssr_replay", "rl")
+            "ssr_replay", "olora_all_replay", "olora_all_ssr_replay", "rl", "rl_sft")
 # Every linear layer of a Llama-type block: sequential LoRA over these learned sorting on SmolLM2 (82%) where O-LoRA
 # over the paper's q/v did not (6%), so the O-LoRA variants that ask for more capacity adapt all of them.
 ALL_LINEAR = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 MERGE_BUDGET = 2.0  # points: the issue's target for general knowledge, so not a tuned setting
-RL_WARMUP_SHARE = 0.5  # of a task's steps spent in SFT before GRPO (the base scores 0: no reward to learn from)
 # quick: the baseline, replay (the guard that helped most on the toy), O-LoRA (the cheapest adapter guard) and the
 # multi-task upper bound. Their training times relative to naive (docs/forgetting_toy.md) sum to 3.5 of all eight
 # methods' 8.8: with the base's pretraining, ~7 min on 2 CPU cores at the toy's 150 steps.
@@ -67,7 +66,12 @@ SETTINGS = {
         "train": {"per_device_train_batch_size": 32, "max_length": 64, "learning_rate": 1.0e-3,
                   "lr_scheduler_type": "cosine", "warmup_steps": 10, "weight_decay": 0.0},
         "adapter_lr": 3.0e-3,  # LoRA-type methods train fewer weights and need a larger step
-        "rl_lr": 3.0e-4,  # quickstart-rl's GRPO rate for this model
+        # The GRPO test's start (tests/cpt/stages/test_grpo.py): 100 SFT steps at 3e-3 leave date_format at a 58%
+        # sampled reward (75 at 1e-3 left no correct rollout: the RFT filter dropped every prompt); 32 prompts
+        # x 8 rollouts per step, since 8 prompts per step at this rate collapse.
+        "rl": {"warmup_steps": 100, "warmup_lr": 3.0e-3, "prompts": 2000,
+               "grpo": {"max_steps": 60, "per_device_train_batch_size": 256, "num_generations": 8,
+                        "max_completion_length": 12, "learning_rate": 3.0e-4, "warmup_steps": 5, "beta": 0.04}},
         "eval_examples": 100,
         "steps": 150,
     },
@@ -77,7 +81,11 @@ SETTINGS = {
         "train": {"per_device_train_batch_size": 8, "max_length": 64, "learning_rate": 1.0e-4,
                   "lr_scheduler_type": "cosine", "warmup_steps": 5, "weight_decay": 0.0},
         "adapter_lr": 1.0e-3,  # O-LoRA's paper rate
-        "rl_lr": 1.0e-5,
+        # Half the task's SFT steps as warm-up (naive SFT's 50 take date_format and sorting to 77-100%), then 8 prompts
+        # x 4 rollouts per step: a CPU samples SmolLM2 slowly, so the RFT filter reads 200 prompts, not 2000.
+        "rl": {"warmup_steps": 25, "warmup_lr": 1.0e-4, "prompts": 200,
+               "grpo": {"max_steps": 25, "per_device_train_batch_size": 32, "num_generations": 4,
+                        "max_completion_length": 16, "learning_rate": 1.0e-5, "warmup_steps": 2, "beta": 0.04}},
         "eval_examples": 50,
         "steps": 50,
     },
@@ -126,20 +134,21 @@ def ordered_tasks(setting: dict, order: str) -> list[str]:
     return list(setting["tasks"]) if order == "a" else list(reversed(setting["tasks"]))
 
 
-def rl_stages(index: int, task: str, steps: int, setting: dict) -> list[dict]:
-    """A short SFT warm-up on the task, then GRPO on it with an RFT filter (prompts all K rollouts fail or
-    all solve give no advantage). Stage names keep the task's `t{index}_{task}` on the GRPO stage, the one
-    the accuracy matrix reads."""
-    warmup = max(1, int(steps * RL_WARMUP_SHARE))
-    sft = {"name": f"w{index}_{task}", "kind": "sft", "data": {"toy": task}, "eval": False,
-           "train": {**setting["train"], "max_steps": warmup, "save_steps": warmup}}
-    grpo_train = {"max_steps": steps - warmup, "save_steps": steps - warmup, "learning_rate": setting["rl_lr"],
-                  "per_device_train_batch_size": 8, "num_generations": 4, "max_completion_length": 24,
-                  "beta": 0.04, "warmup_steps": 2}
-    # GRPO reads batch / num_generations prompts per step; the RFT filter samples 4 rollouts of each prompt it
-    # is given, so it gets twice what training reads (a CPU samples slowly), not the task's 2000 rows.
-    prompts = 2 * grpo_train["max_steps"] * grpo_train["per_device_train_batch_size"] // grpo_train["num_generations"]
-    grpo = {"name": f"t{index}_{task}", "kind": "grpo", "data": {"toy": task, "max_examples": max(32, prompts)},
+def rl_stages(index: int, task: str, steps: int, setting: dict, then: str = "grpo") -> list[dict]:
+    """An SFT warm-up on the task (evaluated, so the matrix shows where it left each task), then GRPO with an
+    RFT filter (`rl`: prompts whose rollouts all fail or all solve give no advantage) or plain SFT for the
+    rest of the task's steps (`rl_sft`: the same start, so the two second phases compare at one starting
+    point). The second stage keeps the task's `t{index}_{task}` name, the row the accuracy matrix reads."""
+    rl = setting["rl"]
+    warmup = rl["warmup_steps"]
+    sft = {"name": f"w{index}_{task}", "kind": "sft", "data": {"toy": task},
+           "train": {**setting["train"], "max_steps": warmup, "save_steps": warmup, "learning_rate": rl["warmup_lr"]}}
+    if then == "sft":
+        rest = steps - warmup
+        return [sft, {"name": f"t{index}_{task}", "kind": "sft", "data": {"toy": task},
+                      "train": {**setting["train"], "max_steps": rest, "save_steps": rest}}]
+    grpo_train = {**rl["grpo"], "save_steps": rl["grpo"]["max_steps"]}
+    grpo = {"name": f"t{index}_{task}", "kind": "grpo", "data": {"toy": task, "max_examples": rl["prompts"]},
             "train": grpo_train, "filter": {"rollouts": 4, "drop_all_succeeded": True}}
     return [sft, grpo]
 
@@ -152,9 +161,9 @@ def recipe_for(method: str, base: str, seed: int, steps: int, setting: dict, wor
         train = {**setting["train"], "max_steps": steps * len(tasks), "save_steps": steps * len(tasks)}
         stages.append({"name": "multitask", "kind": "sft", "data": {"path": str(multitask_file(tasks, workdir))},
                        "train": train})
-    elif method == "rl":
+    elif method in ("rl", "rl_sft"):
         for index, task in enumerate(tasks):
-            stages += rl_stages(index, task, steps, setting)
+            stages += rl_stages(index, task, steps, setting, then="grpo" if method == "rl" else "sft")
     else:
         for index, task in enumerate(tasks):
             extra = method_stage(method, index, tasks, setting)
@@ -211,9 +220,11 @@ def base_scores(run_dir: Path) -> dict[str, float]:
 
 
 def summarise(run_dir: Path, tasks: list[str], general: str, base: dict[str, float]) -> dict:
-    """Accuracy matrix (%), final average, BWT, forgetting, general-knowledge change, train seconds."""
+    """Accuracy matrix (%), final average, BWT, forgetting, general-knowledge change, train seconds; for the RL
+    methods also what each task's second phase gained and cost (`phase_two`)."""
     matrix = json.loads(RunLayout(run_dir).matrix.read_text())
-    rows = [r for r in matrix["rows"] if r["checkpoint"] != "base"]
+    all_rows = [r for r in matrix["rows"] if r["checkpoint"] != "base"]
+    rows = [r for r in all_rows if not r["checkpoint"].startswith("w")]  # w*: the RL methods' warm-ups
     acc = [[100 * r["scores"][t] for t in tasks] for r in rows]
     final = acc[-1]
     summary = {"matrix": acc, "checkpoints": [r["checkpoint"] for r in rows],
@@ -226,6 +237,9 @@ def summarise(run_dir: Path, tasks: list[str], general: str, base: dict[str, flo
         # it, so a method that forgets little only because it learns little (merge, RL) shows as such.
         summary["learned"] = statistics.mean(acc[j][j] for j in range(len(tasks)))
         summary["forgetting"] = _pipeline_forgetting(run_dir, tasks[:-1])
+    warmups = [r for r in all_rows if r["checkpoint"].startswith("w")]
+    if len(warmups) == len(tasks) == len(rows):
+        summary.update({f"phase_two_{key}": value for key, value in phase_two(warmups, rows, tasks, general).items()})
     # The trainer's own train_runtime, kept in the manifest: a rerun that skips finished stages keeps it.
     manifest = json.loads(RunLayout(run_dir).manifest.read_text())
     summary["train_seconds"] = sum(s["metrics"].get("train_runtime", 0.0) for s in manifest["stages"].values())
@@ -233,6 +247,19 @@ def summarise(run_dir: Path, tasks: list[str], general: str, base: dict[str, flo
     if alphas:
         summary["merge_alphas"] = alphas
     return summary
+
+
+def phase_two(warmups: list[dict], rows: list[dict], tasks: list[str], general: str) -> dict:
+    """What the stage after each warm-up did (points, mean over tasks): `gain` on its own task, `loss` on the
+    earlier tasks (from the second task on) and on general knowledge. `rl` and `rl_sft` share the warm-ups,
+    so their second phases compare from one start: at equal gain, less loss is less forgetting."""
+    def points(row, task):
+        return 100 * row["scores"][task]
+    gain = [points(after, task) - points(before, task) for before, after, task in zip(warmups, rows, tasks)]
+    loss = [statistics.mean(points(before, t) - points(after, t) for t in tasks[:i])
+            for i, (before, after) in enumerate(zip(warmups, rows)) if i]
+    general_loss = [points(before, general) - points(after, general) for before, after in zip(warmups, rows)]
+    return {"gain": statistics.mean(gain), "loss": statistics.mean(loss), "general_loss": statistics.mean(general_loss)}
 
 
 def _pipeline_forgetting(run_dir: Path, earlier_tasks: list[str]) -> float:
@@ -243,7 +270,8 @@ def _pipeline_forgetting(run_dir: Path, earlier_tasks: list[str]) -> float:
 
 
 def aggregate(per_seed: list[dict], naive_seconds: float) -> dict:
-    keys = ("final_average", "learned", "bwt", "forgetting", "general_change", "general_final", "train_seconds")
+    keys = ("final_average", "learned", "bwt", "forgetting", "general_change", "general_final", "train_seconds",
+            "phase_two_gain", "phase_two_loss", "phase_two_general_loss")
     result = {}
     for key in keys:
         values = [s[key] for s in per_seed if key in s]
@@ -275,11 +303,30 @@ def markdown(setting_name: str, setting: dict, results: dict, args) -> str:
             return f"{r[key]:.1f} ± {r[key + '_std']:.1f}" if key in r else "n/a"
         lines.append(f"| {method} | {cell('final_average')} | {cell('learned')} | {cell('bwt')} | {cell('forgetting')} | "
                      f"{cell('general_change')} | {_times(r)} | {_alphas(r)} |")
+    lines += rl_against_sft(results)
     lines += ["", "Accuracy matrices (row: after stage; columns: " + ", ".join(tasks) + "):", ""]
     for method, r in results.items():
         rows = "; ".join("/".join(f"{v:.0f}" for v in row) for row in r["matrix_mean"])
         lines.append(f"- {method}: {rows}")
     return "\n".join(lines) + "\n"
+
+
+def rl_against_sft(results: dict) -> list[str]:
+    """The second phases of `rl` and `rl_sft` from their shared warm-ups, and SFT's loss scaled to RL's gain:
+    the forgetting SFT would show at RL's new-task accuracy, on the line from the warm-up to where SFT ended."""
+    rl, sft = results.get("rl"), results.get("rl_sft")
+    if not (rl and sft and "phase_two_gain" in rl and "phase_two_gain" in sft):
+        return []
+    lines = ["", "After each task's SFT warm-up (points, mean over tasks; loss on earlier tasks from the second on):", "",
+             "| second phase | new-task gain | earlier-task loss | general loss |", "|---|---|---|---|"]
+    for name, r in (("GRPO (rl)", rl), ("SFT (rl_sft)", sft)):
+        lines.append(f"| {name} | {r['phase_two_gain']:.1f} | {r['phase_two_loss']:.1f} | {r['phase_two_general_loss']:.1f} |")
+    if sft["phase_two_gain"] > 0:
+        scale = max(rl["phase_two_gain"], 0.0) / sft["phase_two_gain"]
+        lines += ["", (f"At GRPO's gain, SFT's line from the warm-up loses {scale * sft['phase_two_loss']:.1f} points of "
+                  f"the earlier tasks and {scale * sft['phase_two_general_loss']:.1f} of general knowledge (GRPO: "
+                  f"{rl['phase_two_loss']:.1f} and {rl['phase_two_general_loss']:.1f}).")]
+    return lines
 
 
 def _times(result: dict) -> str:

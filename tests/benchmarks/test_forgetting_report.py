@@ -1,12 +1,14 @@
 """benchmarks/forgetting.py's table: seeds aggregate into mean ± std, and a run without naive fine-tuning
-(a selection run over a few variants) still writes its table, with the time column 'n/a'.
+(a selection run over a few variants) still writes its table, with the time column 'n/a'; the RL methods'
+second phases are measured from their warm-ups and compared at GRPO's gain.
 Run: pytest tests/benchmarks/test_forgetting_report.py"""
 
 from __future__ import annotations
 
 import argparse
 
-from forgetting import SETTINGS, aggregate, markdown
+import pytest
+from forgetting import SETTINGS, aggregate, markdown, phase_two, rl_against_sft
 
 
 def _seed(final_average, seconds):
@@ -32,3 +34,23 @@ def test_a_run_without_naive_writes_its_table():
     text = _table({"osf_grow": [_seed(0.0, 700.0)], "osf_updates": [_seed(0.5, 800.0)]})
     rows = [line for line in text.splitlines() if line.startswith("| osf_")]
     assert len(rows) == 2 and all("| n/a |" in row for row in rows)
+
+
+def _row(checkpoint, scores):
+    return {"checkpoint": checkpoint, "scores": scores}
+
+
+def test_rl_second_phase_is_measured_from_its_warm_up_and_sft_is_scaled_to_its_gain():
+    tasks = ["a", "b"]
+    warmups = [_row("w0_a", {"a": 0.5, "b": 0.0, "g": 0.3}), _row("w1_b", {"a": 0.8, "b": 0.4, "g": 0.3})]
+    grpo = [_row("t0_a", {"a": 0.7, "b": 0.0, "g": 0.3}), _row("t1_b", {"a": 0.7, "b": 0.6, "g": 0.2})]
+    sft = [_row("t0_a", {"a": 0.9, "b": 0.0, "g": 0.2}), _row("t1_b", {"a": 0.4, "b": 0.8, "g": 0.1})]
+    rl_phase, sft_phase = phase_two(warmups, grpo, tasks, "g"), phase_two(warmups, sft, tasks, "g")
+    assert rl_phase["gain"] == pytest.approx(20.0) and rl_phase["loss"] == pytest.approx(10.0)
+    assert rl_phase["general_loss"] == pytest.approx(5.0)
+    assert sft_phase["gain"] == pytest.approx(40.0) and sft_phase["loss"] == pytest.approx(40.0)
+    results = {m: {f"phase_two_{k}": v for k, v in phase.items()} for m, phase in (("rl", rl_phase), ("rl_sft", sft_phase))}
+    text = "\n".join(rl_against_sft(results))
+    # SFT gained twice GRPO's 20 points: at 20 its line from the warm-up loses half its 40 points, against GRPO's 10.
+    assert "loses 20.0 points of the earlier tasks and 7.5 of general knowledge (GRPO: 10.0 and 5.0)" in text
+    assert rl_against_sft({"rl": results["rl"]}) == []
