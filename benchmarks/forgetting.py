@@ -11,8 +11,10 @@ each stage's rows from the earlier stages' data), a KL anchor, and multi-task tr
 once (one stage, as many steps as the sequence; the usual upper bound). Variants (--methods): OSF over the
 sequence (a growing preserved share, or clear of earlier updates), the merge guard (budget 2 points, alone
 and with replay), self-synthesized rehearsal (the starting model answers earlier stages' prompts, 25%),
-and RL: each task learned by GRPO (exact-match reward, KL 0.04 to the stage's start, an RFT filter) after
-a short SFT warm-up, since the base model scores 0 on these tasks and GRPO gets no reward from 0.
+O-LoRA over every linear layer with replay (`olora_all_*`), twice the learning rate (`*_lr2`), and RL: each
+task learned by GRPO (exact-match reward, KL 0.04 to the stage's start, an RFT filter) after a short SFT
+warm-up, since the base model scores 0 on these tasks and GRPO gets no reward from 0; `rl_sft` continues
+the same warm-ups with SFT instead, so the two compare at equal new-task gain (rl_against_sft).
 
 --order: `a` trains the setting's tasks in their listed order (the order settings are chosen on), `b` in
 the reverse order (the order they are reported on: "Hyperparameters in Continual Learning: a Reality
@@ -48,7 +50,8 @@ REPO = Path(__file__).resolve().parents[1]
 METHODS = ("naive", "lora", "olora", "osf", "osf_adaptive", "replay", "kl_anchor", "multitask")
 # Variants tried on SmolLM2 after the defaults (run them with --methods; a --workdir reuses finished runs).
 VARIANTS = ("replay_30", "olora_replay", "kl_anchor_01", "osf_grow", "osf_updates", "merge", "merge_replay", "ssr",
-            "ssr_replay", "olora_all_replay", "olora_all_ssr_replay", "rl", "rl_sft")
+            "ssr_replay", "ssr_replay_lr2", "replay_lr2", "olora_all_replay", "olora_all_ssr_replay",
+            "olora_all_l005_replay", "rl", "rl_sft")
 # Every linear layer of a Llama-type block: sequential LoRA over these learned sorting on SmolLM2 (82%) where O-LoRA
 # over the paper's q/v did not (6%), so the O-LoRA variants that ask for more capacity adapt all of them.
 ALL_LINEAR = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
@@ -66,10 +69,11 @@ SETTINGS = {
         "train": {"per_device_train_batch_size": 32, "max_length": 64, "learning_rate": 1.0e-3,
                   "lr_scheduler_type": "cosine", "warmup_steps": 10, "weight_decay": 0.0},
         "adapter_lr": 3.0e-3,  # LoRA-type methods train fewer weights and need a larger step
-        # The GRPO test's start (tests/cpt/stages/test_grpo.py): 100 SFT steps at 3e-3 leave date_format at a 58%
-        # sampled reward (75 at 1e-3 left no correct rollout: the RFT filter dropped every prompt); 32 prompts
-        # x 8 rollouts per step, since 8 prompts per step at this rate collapse.
-        "rl": {"warmup_steps": 100, "warmup_lr": 3.0e-3, "prompts": 2000,
+        # From the pretrained toy, 75 SFT steps at 1e-3 and 100 at 3e-3 (the GRPO test's start, from the toy without
+        # pretraining: tests/cpt/stages/test_grpo.py) left no correct date_format rollout (the RFT filter dropped
+        # every prompt), and 200 at 3e-3 leave 0% greedy: RL is measured on SmolLM2 (docs/forgetting.md).
+        # 32 prompts x 8 rollouts per step, since 8 prompts per step at this rate collapse.
+        "rl": {"warmup_steps": 200, "warmup_lr": 3.0e-3, "sft_steps": 50, "prompts": 2000,
                "grpo": {"max_steps": 60, "per_device_train_batch_size": 256, "num_generations": 8,
                         "max_completion_length": 12, "learning_rate": 3.0e-4, "warmup_steps": 5, "beta": 0.04}},
         "eval_examples": 100,
@@ -83,7 +87,7 @@ SETTINGS = {
         "adapter_lr": 1.0e-3,  # O-LoRA's paper rate
         # Half the task's SFT steps as warm-up (naive SFT's 50 take date_format and sorting to 77-100%), then 8 prompts
         # x 4 rollouts per step: a CPU samples SmolLM2 slowly, so the RFT filter reads 200 prompts, not 2000.
-        "rl": {"warmup_steps": 25, "warmup_lr": 1.0e-4, "prompts": 200,
+        "rl": {"warmup_steps": 25, "warmup_lr": 1.0e-4, "sft_steps": 25, "prompts": 200,
                "grpo": {"max_steps": 25, "per_device_train_batch_size": 32, "num_generations": 4,
                         "max_completion_length": 16, "learning_rate": 1.0e-5, "warmup_steps": 2, "beta": 0.04}},
         "eval_examples": 50,
@@ -113,9 +117,14 @@ def method_stage(method: str, index: int, tasks: list[str], setting: dict) -> di
         return {"replay": {"stages": earlier, "ratio": 0.3 if method == "replay_30" else 0.2}} if earlier else {}
     if method == "olora_replay":
         return {**method_stage("olora", index, tasks, setting), **method_stage("replay", index, tasks, setting)}
+    if method.endswith("_lr2"):  # twice the setting's rate: rehearsal rows take a share of each stage's steps
+        return {**method_stage(method.removesuffix("_lr2"), index, tasks, setting),
+                "train": {"learning_rate": 2 * setting["train"]["learning_rate"]}}
     if method.startswith("olora_all"):  # O-LoRA on every linear layer, with replay (and SSR)
-        guard = {"guard": {"method": "olora", "target_modules": ALL_LINEAR}, "train": adapter_lr}
-        rest = method.removeprefix("olora_all_")
+        # Over all 7 matrices the paper's lambda1 0.5 makes the orthogonality term ~250x the task loss; l005: 0.05
+        weight = {"lambda1": 0.05} if method.startswith("olora_all_l005") else {}
+        guard = {"guard": {"method": "olora", "target_modules": ALL_LINEAR, **weight}, "train": adapter_lr}
+        rest = method.removeprefix("olora_all_").removeprefix("l005_")
         return {**guard, **method_stage(rest, index, tasks, setting)}
     if method == "merge":
         return {"merge": {"budget": MERGE_BUDGET}}
@@ -134,17 +143,16 @@ def ordered_tasks(setting: dict, order: str) -> list[str]:
     return list(setting["tasks"]) if order == "a" else list(reversed(setting["tasks"]))
 
 
-def rl_stages(index: int, task: str, steps: int, setting: dict, then: str = "grpo") -> list[dict]:
+def rl_stages(index: int, task: str, setting: dict, then: str = "grpo") -> list[dict]:
     """An SFT warm-up on the task (evaluated, so the matrix shows where it left each task), then GRPO with an
-    RFT filter (`rl`: prompts whose rollouts all fail or all solve give no advantage) or plain SFT for the
-    rest of the task's steps (`rl_sft`: the same start, so the two second phases compare at one starting
-    point). The second stage keeps the task's `t{index}_{task}` name, the row the accuracy matrix reads."""
+    RFT filter (`rl`: prompts whose rollouts all fail or all solve give no advantage) or plain SFT (`rl_sft`:
+    the same start, so the two second phases compare from one point). The second stage keeps the task's `t{index}_{task}` name, the row the accuracy matrix reads."""
     rl = setting["rl"]
     warmup = rl["warmup_steps"]
     sft = {"name": f"w{index}_{task}", "kind": "sft", "data": {"toy": task},
            "train": {**setting["train"], "max_steps": warmup, "save_steps": warmup, "learning_rate": rl["warmup_lr"]}}
     if then == "sft":
-        rest = steps - warmup
+        rest = rl["sft_steps"]
         return [sft, {"name": f"t{index}_{task}", "kind": "sft", "data": {"toy": task},
                       "train": {**setting["train"], "max_steps": rest, "save_steps": rest}}]
     grpo_train = {**rl["grpo"], "save_steps": rl["grpo"]["max_steps"]}
@@ -163,7 +171,7 @@ def recipe_for(method: str, base: str, seed: int, steps: int, setting: dict, wor
                        "train": train})
     elif method in ("rl", "rl_sft"):
         for index, task in enumerate(tasks):
-            stages += rl_stages(index, task, steps, setting, then="grpo" if method == "rl" else "sft")
+            stages += rl_stages(index, task, setting, then="grpo" if method == "rl" else "sft")
     else:
         for index, task in enumerate(tasks):
             extra = method_stage(method, index, tasks, setting)
