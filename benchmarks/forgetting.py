@@ -247,7 +247,9 @@ def summarise(run_dir: Path, tasks: list[str], general: str, base: dict[str, flo
         summary["forgetting"] = _pipeline_forgetting(run_dir, tasks[:-1])
     warmups = [r for r in all_rows if r["checkpoint"].startswith("w")]
     if len(warmups) == len(tasks) == len(rows):
-        summary.update({f"phase_two_{key}": value for key, value in phase_two(warmups, rows, tasks, general).items()})
+        starts = [{"checkpoint": "base", "scores": base}, *rows[:-1]]
+        for name, pair in (("phase_one", (starts, warmups)), ("phase_two", (warmups, rows))):
+            summary.update({f"{name}_{key}": value for key, value in phase(*pair, tasks, general).items()})
     # The trainer's own train_runtime, kept in the manifest: a rerun that skips finished stages keeps it.
     manifest = json.loads(RunLayout(run_dir).manifest.read_text())
     summary["train_seconds"] = sum(s["metrics"].get("train_runtime", 0.0) for s in manifest["stages"].values())
@@ -257,16 +259,17 @@ def summarise(run_dir: Path, tasks: list[str], general: str, base: dict[str, flo
     return summary
 
 
-def phase_two(warmups: list[dict], rows: list[dict], tasks: list[str], general: str) -> dict:
-    """What the stage after each warm-up did (points, mean over tasks): `gain` on its own task, `loss` on the
-    earlier tasks (from the second task on) and on general knowledge. `rl` and `rl_sft` share the warm-ups,
-    so their second phases compare from one start: at equal gain, less loss is less forgetting."""
+def phase(starts: list[dict], ends: list[dict], tasks: list[str], general: str) -> dict:
+    """What the stage from each start to each end did (points, mean over tasks): `gain` on its own task, `loss`
+    on the earlier tasks (from the second task on) and on general knowledge. For the RL methods the warm-ups
+    (phase one: from the previous task's end) and the stages after them (phase two) are such pairs; `rl`
+    and `rl_sft` share their first warm-up, so their second phases compare from one start."""
     def points(row, task):
         return 100 * row["scores"][task]
-    gain = [points(after, task) - points(before, task) for before, after, task in zip(warmups, rows, tasks)]
-    loss = [statistics.mean(points(before, t) - points(after, t) for t in tasks[:i])
-            for i, (before, after) in enumerate(zip(warmups, rows)) if i]
-    general_loss = [points(before, general) - points(after, general) for before, after in zip(warmups, rows)]
+    gain = [points(end, task) - points(start, task) for start, end, task in zip(starts, ends, tasks)]
+    loss = [statistics.mean(points(start, t) - points(end, t) for t in tasks[:i])
+            for i, (start, end) in enumerate(zip(starts, ends)) if i]
+    general_loss = [points(start, general) - points(end, general) for start, end in zip(starts, ends)]
     return {"gain": statistics.mean(gain), "loss": statistics.mean(loss), "general_loss": statistics.mean(general_loss)}
 
 
@@ -279,7 +282,7 @@ def _pipeline_forgetting(run_dir: Path, earlier_tasks: list[str]) -> float:
 
 def aggregate(per_seed: list[dict], naive_seconds: float) -> dict:
     keys = ("final_average", "learned", "bwt", "forgetting", "general_change", "general_final", "train_seconds",
-            "phase_two_gain", "phase_two_loss", "phase_two_general_loss")
+            *(f"{name}_{key}" for name in ("phase_one", "phase_two") for key in ("gain", "loss", "general_loss")))
     result = {}
     for key in keys:
         values = [s[key] for s in per_seed if key in s]
@@ -320,16 +323,23 @@ def markdown(setting_name: str, setting: dict, results: dict, args) -> str:
 
 
 def rl_against_sft(results: dict) -> list[str]:
-    """The second phases of `rl` and `rl_sft` from their shared warm-ups, and SFT's loss scaled to RL's gain:
-    the forgetting SFT would show at RL's new-task accuracy, on the line from the warm-up to where SFT ended."""
+    """RL's two phases (the SFT warm-ups, then GRPO) and, with `rl_sft`, SFT after the same first warm-up: each
+    phase's new-task gain, its loss on earlier tasks and general knowledge, and that loss per point gained,
+    the forgetting at equal new-task gain; with `rl_sft`, also SFT's loss scaled to GRPO's gain (on the line
+    from the warm-up to where SFT ended)."""
     rl, sft = results.get("rl"), results.get("rl_sft")
-    if not (rl and sft and "phase_two_gain" in rl and "phase_two_gain" in sft):
+    if not (rl and "phase_two_gain" in rl):
         return []
-    lines = ["", "After each task's SFT warm-up (points, mean over tasks; loss on earlier tasks from the second on):", "",
-             "| second phase | new-task gain | earlier-task loss | general loss |", "|---|---|---|---|"]
-    for name, r in (("GRPO (rl)", rl), ("SFT (rl_sft)", sft)):
-        lines.append(f"| {name} | {r['phase_two_gain']:.1f} | {r['phase_two_loss']:.1f} | {r['phase_two_general_loss']:.1f} |")
-    if sft["phase_two_gain"] > 0:
+    phases = [("SFT warm-ups (rl)", rl, "phase_one"), ("GRPO after them (rl)", rl, "phase_two")]
+    phases += [("SFT after the warm-ups (rl_sft)", sft, "phase_two")] if sft and "phase_two_gain" in sft else []
+    lines = ["", "RL's phases (points, mean over tasks; the loss on earlier tasks from the second task on):", "",
+             "| phase | new-task gain | earlier-task loss | general loss | earlier-task loss per point gained |",
+             "|---|---|---|---|---|"]
+    for name, r, key in phases:
+        gain, loss = r[f"{key}_gain"], r[f"{key}_loss"]
+        per_point = f"{loss / gain:.2f}" if gain > 0 else "n/a"
+        lines.append(f"| {name} | {gain:.1f} | {loss:.1f} | {r[f'{key}_general_loss']:.1f} | {per_point} |")
+    if len(phases) == 3 and sft["phase_two_gain"] > 0:
         scale = max(rl["phase_two_gain"], 0.0) / sft["phase_two_gain"]
         lines += ["", (f"At GRPO's gain, SFT's line from the warm-up loses {scale * sft['phase_two_loss']:.1f} points of "
                   f"the earlier tasks and {scale * sft['phase_two_general_loss']:.1f} of general knowledge (GRPO: "

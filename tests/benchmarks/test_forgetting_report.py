@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 
 import pytest
-from forgetting import SETTINGS, aggregate, markdown, phase_two, rl_against_sft
+from forgetting import SETTINGS, aggregate, markdown, phase, rl_against_sft
 
 
 def _seed(final_average, seconds):
@@ -45,12 +45,20 @@ def test_rl_second_phase_is_measured_from_its_warm_up_and_sft_is_scaled_to_its_g
     warmups = [_row("w0_a", {"a": 0.5, "b": 0.0, "g": 0.3}), _row("w1_b", {"a": 0.8, "b": 0.4, "g": 0.3})]
     grpo = [_row("t0_a", {"a": 0.7, "b": 0.0, "g": 0.3}), _row("t1_b", {"a": 0.7, "b": 0.6, "g": 0.2})]
     sft = [_row("t0_a", {"a": 0.9, "b": 0.0, "g": 0.2}), _row("t1_b", {"a": 0.4, "b": 0.8, "g": 0.1})]
-    rl_phase, sft_phase = phase_two(warmups, grpo, tasks, "g"), phase_two(warmups, sft, tasks, "g")
+    rl_phase, sft_phase = phase(warmups, grpo, tasks, "g"), phase(warmups, sft, tasks, "g")
     assert rl_phase["gain"] == pytest.approx(20.0) and rl_phase["loss"] == pytest.approx(10.0)
     assert rl_phase["general_loss"] == pytest.approx(5.0)
     assert sft_phase["gain"] == pytest.approx(40.0) and sft_phase["loss"] == pytest.approx(40.0)
-    results = {m: {f"phase_two_{k}": v for k, v in phase.items()} for m, phase in (("rl", rl_phase), ("rl_sft", sft_phase))}
+    results = {m: {f"phase_two_{k}": v for k, v in second.items()} for m, second in (("rl", rl_phase), ("rl_sft", sft_phase))}
+    warmup_phase = phase([_row("base", {"a": 0.0, "b": 0.0, "g": 0.3}), grpo[0]], warmups, tasks, "g")
+    results["rl"].update({f"phase_one_{k}": v for k, v in warmup_phase.items()})
     text = "\n".join(rl_against_sft(results))
     # SFT gained twice GRPO's 20 points: at 20 its line from the warm-up loses half its 40 points, against GRPO's 10.
     assert "loses 20.0 points of the earlier tasks and 7.5 of general knowledge (GRPO: 10.0 and 5.0)" in text
-    assert rl_against_sft({"rl": results["rl"]}) == []
+    # RL's warm-ups start from the base and from GRPO's first stage: they gain 50 (a) and 40 (b), and a rises
+    # 70 -> 80 during b's warm-up (a loss of -10, -0.22 per point gained).
+    assert "| SFT warm-ups (rl) | 45.0 | -10.0 | 0.0 | -0.22 |" in text
+    assert "| GRPO after them (rl) | 20.0 | 10.0 | 5.0 | 0.50 |" in text and "| SFT after the warm-ups (rl_sft) | 40.0 | 40.0" in text
+    alone = "\n".join(rl_against_sft({"rl": results["rl"]}))  # without rl_sft: RL's own two phases, no scaled line
+    assert "GRPO after them" in alone and "rl_sft" not in alone and "At GRPO's gain" not in alone
+    assert rl_against_sft({"naive": results["rl"]}) == []
