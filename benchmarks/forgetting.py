@@ -13,7 +13,7 @@ sequence (a growing preserved share, or clear of earlier updates), the merge gua
 and with replay), self-synthesized rehearsal (the starting model answers earlier stages' prompts, 25%),
 O-LoRA over every linear layer with replay (`olora_all_*`), twice the learning rate (`*_lr2`), and RL: each
 task learned by GRPO (exact-match reward, KL 0.04 to the stage's start, an RFT filter) after a short SFT
-warm-up, since the base model scores 0 on these tasks and GRPO gets no reward from 0; `rl_sft` continues
+warm-up, since the base model scores 0-14% on these tasks and GRPO gets little reward from that; `rl_sft` continues
 the same warm-ups with SFT instead, so the two compare at equal new-task gain (rl_against_sft).
 
 --order: `a` trains the setting's tasks in their listed order (the order settings are chosen on), `b` in
@@ -121,7 +121,8 @@ def method_stage(method: str, index: int, tasks: list[str], setting: dict) -> di
         return {**method_stage(method.removesuffix("_lr2"), index, tasks, setting),
                 "train": {"learning_rate": 2 * setting["train"]["learning_rate"]}}
     if method.startswith("olora_all"):  # O-LoRA on every linear layer, with replay (and SSR)
-        # Over all 7 matrices the paper's lambda1 0.5 makes the orthogonality term ~250x the task loss; l005: 0.05
+        # Over all 7 matrices per layer the paper's lambda1 0.5 makes the orthogonality term 100-1000x the task loss
+        # (docs/forgetting.md); l005 tries 0.05
         weight = {"lambda1": 0.05} if method.startswith("olora_all_l005") else {}
         guard = {"guard": {"method": "olora", "target_modules": ALL_LINEAR, **weight}, "train": adapter_lr}
         rest = method.removeprefix("olora_all_").removeprefix("l005_")
@@ -146,7 +147,8 @@ def ordered_tasks(setting: dict, order: str) -> list[str]:
 def rl_stages(index: int, task: str, setting: dict, then: str = "grpo") -> list[dict]:
     """An SFT warm-up on the task (evaluated, so the matrix shows where it left each task), then GRPO with an
     RFT filter (`rl`: prompts whose rollouts all fail or all solve give no advantage) or plain SFT (`rl_sft`:
-    the same start, so the two second phases compare from one point). The second stage keeps the task's `t{index}_{task}` name, the row the accuracy matrix reads."""
+    the same recipe for the warm-ups). The second stage keeps the task's `t{index}_{task}` name, the row the
+    accuracy matrix reads."""
     rl = setting["rl"]
     warmup = rl["warmup_steps"]
     sft = {"name": f"w{index}_{task}", "kind": "sft", "data": {"toy": task},
@@ -229,7 +231,7 @@ def base_scores(run_dir: Path) -> dict[str, float]:
 
 def summarise(run_dir: Path, tasks: list[str], general: str, base: dict[str, float]) -> dict:
     """Accuracy matrix (%), final average, BWT, forgetting, general-knowledge change, train seconds; for the RL
-    methods also what each task's second phase gained and cost (`phase_two`)."""
+    methods also what the warm-ups and the stages after them gained and cost (`phase_one_*`, `phase_two_*`)."""
     matrix = json.loads(RunLayout(run_dir).matrix.read_text())
     all_rows = [r for r in matrix["rows"] if r["checkpoint"] != "base"]
     rows = [r for r in all_rows if not r["checkpoint"].startswith("w")]  # w*: the RL methods' warm-ups
