@@ -121,7 +121,7 @@ def method_stage(method: str, index: int, tasks: list[str], setting: dict) -> di
         return {**method_stage(method.removesuffix("_lr2"), index, tasks, setting),
                 "train": {"learning_rate": 2 * setting["train"]["learning_rate"]}}
     if method.startswith("olora_all"):  # O-LoRA on every linear layer, with replay (and SSR)
-        # Over all 7 matrices per layer the paper's lambda1 0.5 makes the orthogonality term 100-1000x the task loss
+        # Over all 7 matrices per layer the paper's lambda1 0.5 makes the orthogonality term hundreds of times the task loss
         # (docs/forgetting.md); l005 tries 0.05
         weight = {"lambda1": 0.05} if method.startswith("olora_all_l005") else {}
         guard = {"guard": {"method": "olora", "target_modules": ALL_LINEAR, **weight}, "train": adapter_lr}
