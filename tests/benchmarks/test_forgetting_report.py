@@ -8,7 +8,8 @@ from __future__ import annotations
 import argparse
 
 import pytest
-from forgetting import SETTINGS, aggregate, markdown, phase, rl_against_sft
+from forgetting import SETTINGS, markdown
+from forgetting_summary import aggregate, phase, rl_against_sft
 
 
 def _seed(final_average, seconds):
