@@ -39,8 +39,9 @@ class Rollouts(Protocol):
         """`k` sampled completions (new text only) for each prompt, in prompt order."""
 
     def sample_completions(self, prompts: list, k: int, max_new_tokens: int, temperature: float,
-                           chat_template_kwargs: dict | None = None) -> list[list[Completion]]:
-        """`k` completions (text and token ids) for each prompt (text or chat messages), in prompt order."""
+                           chat_template_kwargs: dict | None = None, sampling: dict | None = None) -> list[list[Completion]]:
+        """`k` completions (text and token ids) for each prompt (text or chat messages), in prompt order;
+        `sampling`: top_p, top_k, min_p, repetition_penalty, as GRPOConfig names them."""
 
 
 def make_rollouts(spec: RolloutSpec, model_dir: Path, trust_remote_code: bool = False) -> Rollouts:

@@ -35,28 +35,31 @@ class HFRollouts:
 
     @torch.inference_mode()
     def sample_completions(self, prompts: list, k: int, max_new_tokens: int, temperature: float,
-                           chat_template_kwargs: dict | None = None) -> list[list[Completion]]:
-        """`k` completions (text and ids) for each prompt (text or chat messages), in prompt order."""
+                           chat_template_kwargs: dict | None = None, sampling: dict | None = None) -> list[list[Completion]]:
+        """`k` completions (text and ids) for each prompt (text or chat messages), in prompt order. `sampling`:
+        generate's top_p, top_k, min_p, repetition_penalty (default: none of them, top_k 0 as in TRL)."""
         if temperature <= 0 and k > 1:  # greedy: every sample is the same; generate returns only one
-            greedy = self.sample_completions(prompts, 1, max_new_tokens, 0.0, chat_template_kwargs)
+            greedy = self.sample_completions(prompts, 1, max_new_tokens, 0.0, chat_template_kwargs, sampling)
             return [group * k for group in greedy]
         all_ids = prompt_token_ids(self.tokenizer, prompts, chat_template_kwargs)
         groups: list[list[Completion]] = []
         per_call = max(1, self.batch_size // k)  # prompts per call; each expands to k sequences
         for start in range(0, len(all_ids), per_call):
-            new_ids = self._generate(all_ids[start : start + per_call], k, max_new_tokens, temperature)
+            new_ids = self._generate(all_ids[start : start + per_call], k, max_new_tokens, temperature, sampling or {})
             completions = [self._completion(ids) for ids in new_ids]
             groups += [completions[i : i + k] for i in range(0, len(completions), k)]
         return groups
 
-    def _generate(self, prompt_ids: list[list[int]], k: int, max_new_tokens: int, temperature: float):
+    def _generate(self, prompt_ids: list[list[int]], k: int, max_new_tokens: int, temperature: float, sampling: dict):
         """The new tokens of `k` sequences per prompt (rows in prompt order), padding included."""
         batch = self.tokenizer.pad({"input_ids": prompt_ids}, padding=True, return_tensors="pt").to(self.model.device)
+        # Sampling as TRL's GRPOTrainer does: top_k 0 (off) unless the caller passes the stage's own settings
+        sampler = {"top_k": 0, **{name: value for name, value in sampling.items() if value is not None}} if temperature > 0 else {}
         output = self.model.generate(
             **batch,
             do_sample=temperature > 0,
             temperature=temperature if temperature > 0 else None,
-            top_k=0,
+            **sampler,
             max_new_tokens=max_new_tokens,
             num_return_sequences=k,
             pad_token_id=self.tokenizer.pad_token_id,

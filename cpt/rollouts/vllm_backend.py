@@ -28,11 +28,13 @@ class VLLMRollouts:
         return [[c.text for c in group] for group in self.sample_completions(prompts, k, max_new_tokens, temperature)]
 
     def sample_completions(self, prompts: list, k: int, max_new_tokens: int, temperature: float,
-                           chat_template_kwargs: dict | None = None) -> list[list[Completion]]:
-        """`k` completions (text and ids; vLLM's ids end with the eos that stopped them) for each prompt."""
+                           chat_template_kwargs: dict | None = None, sampling: dict | None = None) -> list[list[Completion]]:
+        """`k` completions (text and ids; vLLM's ids end with the eos that stopped them) for each prompt.
+        `sampling`: top_p, top_k, min_p, repetition_penalty, as SamplingParams names them (None: vLLM's default)."""
         from vllm import SamplingParams
 
-        params = SamplingParams(n=k, temperature=temperature, max_tokens=max_new_tokens)
+        chosen = {name: value for name, value in (sampling or {}).items() if value is not None}
+        params = SamplingParams(n=k, temperature=temperature, max_tokens=max_new_tokens, **chosen)
         ids = prompt_token_ids(self.tokenizer, prompts, chat_template_kwargs)
         results = self.llm.generate([{"prompt_token_ids": p} for p in ids], params)
         return [[Completion(choice.text, list(choice.token_ids)) for choice in result.outputs] for result in results]

@@ -29,7 +29,7 @@ def run(ctx: StageContext) -> StageResult:
     kind_defaults = {"beta": DEFAULT_BETA, "reward_weights": weights, **grpo_generation_args(spec.rollout)}
     dataset = load_rows(spec.data, PROMPT_SHAPES)
     if spec.filter is not None:
-        dataset = filter_dataset(ctx, dataset, rewards, *_generation_settings(GRPOConfig, spec.train))
+        dataset = filter_dataset(ctx, dataset, rewards, **generation_settings(GRPOConfig, spec.train))
     args = trainer_config(GRPOConfig, ctx, kind_defaults=kind_defaults)
     trainer = build_trainer(
         GRPOTrainer, ctx, load_model(ctx), tokenizer,
@@ -41,9 +41,19 @@ def run(ctx: StageContext) -> StageResult:
     return train_and_save(trainer, tokenizer, ctx)
 
 
-def _generation_settings(config_cls, train: dict) -> tuple:
-    """(max_completion_length, temperature, chat_template_kwargs) as the stage's GRPOConfig will hold them:
-    the recipe's, else TRL's defaults (read from the dataclass, without making the config)."""
+# GRPOConfig's sampling fields, which TRL 1.16 hands to transformers generate and to vLLM's SamplingParams alike
+SAMPLING_FIELDS = ("top_p", "top_k", "min_p", "repetition_penalty")
+
+
+def generation_settings(config_cls, train: dict) -> dict:
+    """filter_dataset's generation keywords as the stage's GRPOConfig will hold them: the recipe's, else TRL's
+    defaults (read from the dataclass, without making the config), with `generation_kwargs` over the
+    sampling fields as TRL applies them, so the filter samples as training will."""
     defaults = {field.name: field.default for field in dataclasses.fields(config_cls)}
-    return tuple(train.get(name, defaults[name]) for name in ("max_completion_length", "temperature",
-                                                              "chat_template_kwargs"))
+    value = {name: train.get(name, defaults[name]) for name in
+             ("max_completion_length", "temperature", "chat_template_kwargs", *SAMPLING_FIELDS)}
+    sampling = {name: value.pop(name) for name in SAMPLING_FIELDS}
+    extra = train.get("generation_kwargs") or {}
+    sampling.update({name: extra[name] for name in SAMPLING_FIELDS if name in extra})
+    return {"max_new_tokens": value["max_completion_length"], "temperature": extra.get("temperature", value["temperature"]),
+            "chat_template_kwargs": value["chat_template_kwargs"], "sampling": sampling}

@@ -58,12 +58,14 @@ def filter_decisions(rewards: list[list[float]], success_reward: float, drop_all
 
 
 def filter_dataset(ctx, dataset, rewards, max_new_tokens: int, temperature: float,
-                   chat_template_kwargs: dict | None = None):
+                   chat_template_kwargs: dict | None = None, sampling: dict | None = None):
     """`dataset` without the prompts the filter drops (computed by every process together, once per stage).
-    A collective: every process calls it, before the stage's trainer config is made."""
+    A collective: every process calls it, before the stage's trainer config is made. `sampling`: the
+    stage's top_p, top_k, min_p and repetition_penalty (grpo.generation_settings), so the rollouts judged
+    here are drawn as training will draw them."""
     path = ctx.stage_dir / FILTER_FILE
     if any_process(not path.is_file()):
-        record = _decide(ctx, dataset, rewards, (max_new_tokens, temperature, chat_template_kwargs))
+        record = _decide(ctx, dataset, rewards, (max_new_tokens, temperature, chat_template_kwargs, sampling))
         if is_main_process():
             atomic_write_json(path, record)
     wait_for_everyone()
@@ -78,7 +80,7 @@ def filter_dataset(ctx, dataset, rewards, max_new_tokens: int, temperature: floa
 
 def _decide(ctx, dataset, rewards, generation: tuple) -> dict:
     spec = ctx.spec.filter
-    max_new_tokens, temperature, chat_template_kwargs = generation
+    max_new_tokens, temperature, chat_template_kwargs, sampling = generation
     prompts = list(dataset["prompt"])  # a datasets Column, not a list
     mine = shard(len(prompts), process_index(), num_processes())
     judged = ctx.spec.success_reward_indices()
@@ -86,7 +88,7 @@ def _decide(ctx, dataset, rewards, generation: tuple) -> dict:
     if mine:
         rollouts = make_rollouts(_rollout_spec(ctx.spec.rollout), ctx.input_model, ctx.trust_remote_code)
         groups = rollouts.sample_completions([prompts[i] for i in mine], spec.rollouts, max_new_tokens, temperature,
-                                             chat_template_kwargs)
+                                             chat_template_kwargs, sampling)
         del rollouts  # the sampling model: freed before the stage loads its own
         release_memory()
         scores = {i: _success_scores(rewards, judged, dataset[i], group) for i, group in zip(mine, groups)}

@@ -32,3 +32,12 @@ def chat_by_prompt(prompts, completions, completion_ids=None, trainer_state=None
     if trainer_state is None:
         raise ValueError("trainer_state: missing")
     return by_prompt([p[-1]["content"] for p in prompts], completions)
+
+
+RECORDED: list[list[str]] = []
+
+
+def recording_by_position(prompts, completions, **_):
+    """`by_prompt`'s positional rule for every prompt, keeping each call's completions in RECORDED."""
+    RECORDED.append(list(completions))
+    return [float(i % 2 == 0) for i in range(len(prompts))]

@@ -46,6 +46,14 @@ def test_hf_samples_k_completions_per_prompt_in_order(toy_dir):
         rollouts.sample([p], k=1, max_new_tokens=6, temperature=0.0)[0][0] for p in PROMPTS]
 
 
+def test_hf_top_k_1_samples_only_the_greedy_completion(toy_dir):
+    rollouts = HFRollouts(toy_dir / "model", batch_size=64)
+    torch.manual_seed(0)
+    sampled = rollouts.sample_completions(PROMPTS, k=3, max_new_tokens=6, temperature=1.0, sampling={"top_k": 1})
+    greedy = rollouts.sample(PROMPTS, k=1, max_new_tokens=6, temperature=0.0)
+    assert [[c.text for c in g] for g in sampled] == [[g[0]] * 3 for g in greedy]
+
+
 def test_hf_chat_prompts_use_the_chat_template_and_ids_end_at_eos(toy_dir):
     rollouts = HFRollouts(toy_dir / "model", batch_size=64)
     rendered = [rollouts.tokenizer.apply_chat_template(c, add_generation_prompt=True, tokenize=False) for c in CHATS]
@@ -75,6 +83,10 @@ def test_vllm_backend_hands_vllm_the_template_rendered_token_ids(toy_dir, monkey
     assert prompts == [{"prompt_token_ids": ids} for ids in prompt_token_ids(rollouts.tokenizer, CHATS)]
     assert rollouts.tokenizer.decode(prompts[0]["prompt_token_ids"]) == "<|user|>sort 887805 =<|end|><|assistant|>"
     assert (params.n, params.max_tokens, params.temperature) == (3, 5, 1.0)
+    rollouts.sample_completions(CHATS, k=3, max_new_tokens=5, temperature=1.0,
+                                sampling={"top_p": 0.9, "top_k": 0, "min_p": None, "repetition_penalty": 1.0})
+    assert (calls[1][1].top_p, calls[1][1].top_k, calls[1][1].repetition_penalty) == (0.9, 0, 1.0)
+    assert not hasattr(calls[1][1], "min_p")  # None: vLLM's own default
     assert [[(c.text, c.ids) for c in g] for g in groups] == [[("ok", [7, 2])] * 3] * len(CHATS)
 
 

@@ -14,6 +14,7 @@ from cpt.recipe.load import load_recipe
 from cpt.rewards import load_rewards
 from cpt.runner.run import run_recipe
 from cpt.stages.context import StageContext
+from cpt.stages.grpo import generation_settings
 from cpt.stages.grpo_config import GRPOStageSpec
 from cpt.stages.rft_filter import (
     ALL_FAILED,
@@ -79,6 +80,33 @@ def test_prepass_drops_exactly_the_constant_prompts(toy_dir, tmp_path):
     record = json.loads((tmp_path / FILTER_FILE).read_text())
     assert (record["kept"], record["dropped_all_failed"], record["dropped_all_succeeded"]) == (2, 2, 2)
     assert {d["prompt"]: d["reason"] for d in record["dropped"]} == EXPECTED_DROPS
+
+
+@pytest.mark.parametrize("sampling", [None, {"top_k": 1}])
+def test_the_filter_samples_with_the_stage_sampling_settings(toy_dir, tmp_path, sampling):
+    """top_k 1 (a recipe's GRPO setting) makes every rollout the greedy one; without it, temperature 1 varies them."""
+    from tests.cpt.rewards import custom_rewards
+
+    custom_rewards.RECORDED.clear()
+    spec = GRPOStageSpec(name="g", kind="grpo", data={"toy": "sorting"}, filter={"rollouts": 4},
+                         rewards=[{"name": "tests.cpt.rewards.custom_rewards:recording_by_position"}])
+    ctx = StageContext(spec=spec, input_model=toy_dir / "model", reference_model=toy_dir / "model",
+                       stage_dir=tmp_path, seed=0)
+    rewards, _ = load_rewards(spec.rewards)
+    dataset = Dataset.from_list([{"prompt": f"sort {n} =", "answer": "x"} for n in (8312, 5091, 7746, 2203)])
+    filter_dataset(ctx, dataset, rewards, max_new_tokens=6, temperature=1.0, sampling=sampling)
+    distinct = [len(set(group)) for group in custom_rewards.RECORDED]
+    assert len(distinct) == 4 and (max(distinct) == 1 if sampling else max(distinct) > 1)
+
+
+def test_generation_settings_are_the_grpo_config_ones():
+    from trl import GRPOConfig
+
+    defaults = generation_settings(GRPOConfig, {"max_completion_length": 12})
+    assert defaults["max_new_tokens"] == 12 and defaults["temperature"] == 1.0
+    assert defaults["sampling"] == {"top_p": 1.0, "top_k": 0, "min_p": None, "repetition_penalty": 1.0}
+    chosen = generation_settings(GRPOConfig, {"top_k": 5, "generation_kwargs": {"top_p": 0.9, "temperature": 0.7}})
+    assert chosen["temperature"] == 0.7 and chosen["sampling"]["top_k"] == 5 and chosen["sampling"]["top_p"] == 0.9
 
 
 def test_success_is_judged_without_shaping_rewards():
