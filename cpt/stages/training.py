@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
+from transformers.trainer import TRAINING_ARGS_NAME
 
 from cpt.core.atomic import commit_folder
 from cpt.core.distributed import is_main_process, wait_for_everyone, zero_stage
@@ -156,6 +157,8 @@ def _save_final(trainer, tokenizer, ctx: StageContext) -> None:
                 model.merge_and_unload().save_pretrained(tmp)
     if not merging and zero_stage() == 3:
         trainer.save_model(str(tmp))  # gathers ZeRO-3 shards itself (zero3_save_16bit_model)
+        if is_main_process():  # the Trainer's save adds its args as a pickle: the model folder holds safetensors only
+            (tmp / TRAINING_ARGS_NAME).unlink(missing_ok=True)
     elif not merging and is_main_process():
         # Whole weights on every rank. Not the Trainer's save: under ZeRO-2 it hands save_pretrained DeepSpeed's
         # state dict, and a tied lm_head is then written as a weight of its own, which the start lacks.

@@ -120,6 +120,7 @@ def _check_models(run, stages: list[dict], manifest: dict, toy_dir, load_all: bo
     for stage in stages:
         folder = run / "stages" / stage["name"] / "model"
         weights = load_file(str(folder / "model.safetensors"))
+        assert not [f.name for f in folder.iterdir() if f.suffix in (".bin", ".pt", ".pth", ".pkl")], "a pickle"
         assert weights.keys() == parent.keys() and all(weights[k].shape == parent[k].shape for k in parent)
         merge = manifest[stage["name"]].get("merge") or {}
         # plain GRPO's exact_match is 0 on every toy completion: no advantage, no gradient; a merge may keep alpha 0
