@@ -11,10 +11,12 @@ each stage's rows from the earlier stages' data), a KL anchor, and multi-task tr
 once (one stage, as many steps as the sequence; the usual upper bound). Variants (--methods): OSF over the
 sequence (a growing preserved share, or clear of earlier updates), the merge guard (budget 2 points, alone
 and with replay), self-synthesized rehearsal (the starting model answers earlier stages' prompts, 25%),
-O-LoRA over every linear layer with replay (`olora_all_*`), twice the learning rate (`*_lr2`), and RL: each
-task learned by GRPO (exact-match reward, KL 0.04 to the stage's start, an RFT filter) after a short SFT
-warm-up, since the base model scores 0-14% on these tasks and GRPO gets little reward from that; `rl_sft` continues
-the same warm-ups with SFT instead, so the two compare at equal new-task gain (rl_against_sft).
+O-LoRA over every linear layer with replay (`olora_all_*`), twice the learning rate (`*_lr2`), larger replay
+shares (`replay_30`, `replay_50`, `replay_70`; `replay_balanced`: every task seen so far an equal share of each stage), and RL:
+each task learned by GRPO (exact-match reward, KL 0.04 to the stage's start, an RFT filter) after a short SFT
+warm-up, since the base model scores 0-14% on these tasks and GRPO gets little reward from that; `rl_sft` (list
+it after `rl`) runs SFT from each of `rl`'s own warm-up models, so the two compare from one start at equal
+new-task gain (rl_against_sft).
 
 --order: `a` trains the setting's tasks in their listed order (the order settings are chosen on), `b` in
 the reverse order (the order they are reported on: "Hyperparameters in Continual Learning: a Reality
@@ -47,6 +49,7 @@ from forgetting_summary import (
     merge_alphas_cell,
     rl_against_sft,
     summarise,
+    summarise_from_warmups,
     table,
     time_vs_naive_cell,
 )
@@ -58,12 +61,14 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 REPO = Path(__file__).resolve().parents[1]
 METHODS = ("naive", "lora", "olora", "osf", "osf_adaptive", "replay", "kl_anchor", "multitask")
 # Variants tried on SmolLM2 after the defaults (run them with --methods; a --workdir reuses finished runs).
-VARIANTS = ("replay_30", "olora_replay", "kl_anchor_01", "osf_grow", "osf_updates", "merge", "merge_replay", "ssr",
-            "ssr_replay", "ssr_replay_lr2", "replay_lr2", "olora_all_replay", "olora_all_ssr_replay",
-            "olora_all_l005_replay", "rl", "rl_sft")
+VARIANTS = ("replay_30", "replay_50", "replay_70", "olora_replay", "kl_anchor_01", "osf_grow", "osf_updates",
+            "merge", "merge_replay", "ssr", "ssr_replay", "ssr_replay_lr2", "replay_lr2", "olora_all_replay",
+            "olora_all_ssr_replay", "olora_all_l005_replay", "replay_balanced", "rl", "rl_sft")
 # Every linear layer of a Llama-type block: sequential LoRA over these learned sorting on SmolLM2 (82%) where O-LoRA
 # over the paper's q/v did not (6%), so the O-LoRA variants that ask for more capacity adapt all of them.
 ALL_LINEAR = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+REPLAY_SHARES = {"replay": 0.2, "replay_30": 0.3, "replay_50": 0.5, "replay_70": 0.7}
+LOGGING = {"logging_steps": 25, "disable_tqdm": True}
 MERGE_BUDGET = 2.0  # points: the issue's target for general knowledge, so not a tuned setting
 # quick: the baseline, replay (the guard that helped most on the toy), O-LoRA (the cheapest adapter guard) and the
 # multi-task upper bound. Their training times relative to naive (docs/forgetting_toy.md) sum to 3.5 of all eight
@@ -122,8 +127,10 @@ def method_stage(method: str, index: int, tasks: list[str], setting: dict) -> di
     if method == "osf_adaptive":
         guard = {"method": "osf", "adaptive": {"stages": earlier}} if earlier else {"method": "osf"}
         return {"guard": guard}
-    if method in ("replay", "replay_30"):
-        return {"replay": {"stages": earlier, "ratio": 0.3 if method == "replay_30" else 0.2}} if earlier else {}
+    if method in REPLAY_SHARES:
+        return {"replay": {"stages": earlier, "ratio": REPLAY_SHARES[method]}} if earlier else {}
+    if method == "replay_balanced":  # every task seen so far gets an equal share of the stage's rows
+        return {"replay": {"stages": earlier, "ratio": index / (index + 1)}} if earlier else {}
     if method == "olora_replay":
         return {**method_stage("olora", index, tasks, setting), **method_stage("replay", index, tasks, setting)}
     if method.endswith("_lr2"):  # twice the setting's rate: rehearsal rows take a share of each stage's steps
@@ -153,51 +160,75 @@ def ordered_tasks(setting: dict, order: str) -> list[str]:
     return list(setting["tasks"]) if order == "a" else list(reversed(setting["tasks"]))
 
 
-def rl_stages(index: int, task: str, setting: dict, then: str = "grpo") -> list[dict]:
+def rl_stages(index: int, task: str, setting: dict) -> list[dict]:
     """An SFT warm-up on the task (evaluated, so the matrix shows where it left each task), then GRPO with an
-    RFT filter (`rl`: prompts whose rollouts all fail or all solve give no advantage) or plain SFT (`rl_sft`:
-    the same recipe for the warm-ups). The second stage keeps the task's `t{index}_{task}` name, the row the
-    accuracy matrix reads."""
+    RFT filter (prompts whose rollouts all fail or all solve give no advantage). The second stage keeps the
+    task's `t{index}_{task}` name, the row the accuracy matrix reads."""
     rl = setting["rl"]
     warmup = rl["warmup_steps"]
     sft = {"name": f"w{index}_{task}", "kind": "sft", "data": {"toy": task},
            "train": {**setting["train"], "max_steps": warmup, "save_steps": warmup, "learning_rate": rl["warmup_lr"]}}
-    if then == "sft":
-        rest = rl["sft_steps"]
-        return [sft, {"name": f"t{index}_{task}", "kind": "sft", "data": {"toy": task},
-                      "train": {**setting["train"], "max_steps": rest, "save_steps": rest}}]
     grpo_train = {**rl["grpo"], "save_steps": rl["grpo"]["max_steps"]}
     grpo = {"name": f"t{index}_{task}", "kind": "grpo", "data": {"toy": task, "max_examples": rl["prompts"]},
             "train": grpo_train, "filter": {"rollouts": 4, "drop_all_succeeded": True}}
     return [sft, grpo]
 
 
+def rl_sft_recipes(rl_run: Path, seed: int, setting: dict, workdir: Path, order: str = "a") -> list[dict]:
+    """`rl_sft`: for each task, one run of SFT (the RL setting's `sft_steps`) from `rl`'s own warm-up model of
+    that task, so each SFT stage starts exactly where the matching GRPO stage started. (A chained run of
+    warm-ups and SFT would share only the first warm-up with `rl`: its later warm-ups start after SFT.)"""
+    tasks = ordered_tasks(setting, order)
+    steps = setting["rl"]["sft_steps"]
+    recipes = []
+    for index, task in enumerate(tasks):
+        stage = {"name": f"t{index}_{task}", "kind": "sft", "data": {"toy": task},
+                 "train": {**setting["train"], "max_steps": steps, "save_steps": steps, **LOGGING}}
+        warmup_model = RunLayout(rl_run).stage(f"w{index}_{task}").model
+        recipes.append({"run": {"name": f"{run_name('rl_sft', seed, order)}-t{index}", "output_dir": str(workdir),
+                                "seed": seed},
+                        "model": {"name_or_path": str(warmup_model)}, "stages": [stage],
+                        "eval": eval_spec(setting, [*tasks], evaluate_base=False)})
+    return recipes
+
+
+def run_name(method: str, seed: int, order: str) -> str:
+    return f"{method}-s{seed}" + ("" if order == "a" else f"-{order}")
+
+
+def eval_spec(setting: dict, tasks: list, evaluate_base: bool) -> dict:
+    """Every task (a name, or {name, trained_in}) and the general-knowledge task after each stage."""
+    spec = {"tasks": [*tasks, {"name": setting["general"], "general": True}],
+            "max_examples": setting["eval_examples"], "base": evaluate_base}
+    if setting["general"] == "world_capitals":
+        spec["apply_chat_template"] = False  # 3-shot completions (README, general-knowledge tasks)
+    return spec
+
+
 def recipe_for(method: str, base: str, seed: int, steps: int, setting: dict, workdir: Path,
                evaluate_base: bool, order: str = "a") -> dict:
+    """The recipe of one method's run (every method but `rl_sft`, which runs from `rl`'s warm-ups: rl_sft_recipes)."""
+    if method == "rl_sft":
+        raise ValueError("rl_sft starts from rl's warm-up models: use rl_sft_recipes")
     tasks = ordered_tasks(setting, order)
     stages = []
     if method == "multitask":
         train = {**setting["train"], "max_steps": steps * len(tasks), "save_steps": steps * len(tasks)}
         stages.append({"name": "multitask", "kind": "sft", "data": {"path": str(multitask_file(tasks, workdir))},
                        "train": train})
-    elif method in ("rl", "rl_sft"):
+    elif method == "rl":
         for index, task in enumerate(tasks):
-            stages += rl_stages(index, task, setting, then="grpo" if method == "rl" else "sft")
+            stages += rl_stages(index, task, setting)
     else:
         for index, task in enumerate(tasks):
             extra = method_stage(method, index, tasks, setting)
             train = {**setting["train"], "max_steps": steps, "save_steps": steps, **extra.pop("train", {})}
             stages.append({"name": f"t{index}_{task}", "kind": "sft", "data": {"toy": task}, "train": train, **extra})
     for stage in stages:
-        stage["train"].update({"logging_steps": 25, "disable_tqdm": True})
-    general = {"name": setting["general"], "general": True}
+        stage["train"].update(LOGGING)
     trained = tasks if method == "multitask" else [{"name": t, "trained_in": f"t{i}_{t}"} for i, t in enumerate(tasks)]
-    eval_spec = {"tasks": [*trained, general], "max_examples": setting["eval_examples"], "base": evaluate_base}
-    if setting["general"] == "world_capitals":
-        eval_spec["apply_chat_template"] = False  # 3-shot completions (README, general-knowledge tasks)
-    name = f"{method}-s{seed}" + ("" if order == "a" else f"-{order}")
-    return {"run": {"name": name, "output_dir": str(workdir), "seed": seed},
-            "model": {"name_or_path": base}, "stages": stages, "eval": eval_spec}
+    return {"run": {"name": run_name(method, seed, order), "output_dir": str(workdir), "seed": seed},
+            "model": {"name_or_path": base}, "stages": stages, "eval": eval_spec(setting, trained, evaluate_base)}
 
 
 def multitask_file(tasks: list[str], data_dir: Path) -> Path:
@@ -278,19 +309,34 @@ def parse_args() -> argparse.Namespace:
 
 def run_all(args: argparse.Namespace, setting: dict, workdir: Path) -> dict[str, list[dict]]:
     """Every method and seed from the same base per seed: each run's summary, per method."""
+    if "rl_sft" in args.methods and "rl" not in args.methods[:args.methods.index("rl_sft")]:
+        raise SystemExit("--methods: rl_sft starts from rl's warm-up models, so list rl before it")
     per_method: dict[str, list[dict]] = {m: [] for m in args.methods}
+    tasks = ordered_tasks(setting, args.order)
     for seed in args.seeds:
         base = toy_base(seed, workdir) if args.setting == "toy" else "smollm2-135m-instruct"
         scores_of_base = None  # the base is evaluated once per seed, in the first method's run
+        run_dirs = {}
         for method in args.methods:
-            recipe = recipe_for(method, base, seed, args.steps, setting, workdir, scores_of_base is None, args.order)
-            run_dir, _ = run_recipe_dict(recipe, workdir / f"{recipe['run']['name']}.json")
-            drop_checkpoints(run_dir)
-            scores_of_base = scores_of_base or base_scores(run_dir)
-            tasks = ordered_tasks(setting, args.order)
-            per_method[method].append(summarise(run_dir, tasks, setting["general"], scores_of_base))
-            print(method, seed, json.dumps({k: v for k, v in per_method[method][-1].items() if k != "matrix"}))
+            if method == "rl_sft":
+                sft_runs = [run_and_tidy(recipe, workdir)
+                            for recipe in rl_sft_recipes(run_dirs["rl"], seed, setting, workdir, args.order)]
+                summary = summarise_from_warmups(run_dirs["rl"], sft_runs, tasks, setting["general"], scores_of_base)
+            else:
+                recipe = recipe_for(method, base, seed, args.steps, setting, workdir, scores_of_base is None, args.order)
+                run_dirs[method] = run_and_tidy(recipe, workdir)
+                scores_of_base = scores_of_base or base_scores(run_dirs[method])
+                summary = summarise(run_dirs[method], tasks, setting["general"], scores_of_base)
+            per_method[method].append(summary)
+            print(method, seed, json.dumps({k: v for k, v in summary.items() if k != "matrix"}))
     return per_method
+
+
+def run_and_tidy(recipe: dict, workdir: Path) -> Path:
+    """Run a recipe (a finished run in `workdir` is reused) and drop its resume checkpoints."""
+    run_dir, _ = run_recipe_dict(recipe, workdir / f"{recipe['run']['name']}.json")
+    drop_checkpoints(run_dir)
+    return run_dir
 
 
 def main() -> None:

@@ -26,8 +26,7 @@ def base_scores(run_dir: Path) -> dict[str, float]:
 def summarise(run_dir: Path, tasks: list[str], general: str, base: dict[str, float]) -> dict:
     """Accuracy matrix (%), final average, BWT, forgetting, general-knowledge change, train seconds; for the RL
     methods also what the warm-ups and the stages after them gained and cost (`phase_one_*`, `phase_two_*`)."""
-    matrix = json.loads(RunLayout(run_dir).matrix.read_text())
-    all_rows = [r for r in matrix["rows"] if r["checkpoint"] != "base"]
+    all_rows = _rows(run_dir)
     rows = [r for r in all_rows if not r["checkpoint"].startswith("w")]  # w*: the RL methods' warm-ups
     acc = [[100 * r["scores"][t] for t in tasks] for r in rows]
     final = acc[-1]
@@ -46,20 +45,47 @@ def summarise(run_dir: Path, tasks: list[str], general: str, base: dict[str, flo
         starts = [{"checkpoint": "base", "scores": base}, *rows[:-1]]
         for name, pair in (("phase_one", (starts, warmups)), ("phase_two", (warmups, rows))):
             summary.update({f"{name}_{key}": value for key, value in phase(*pair, tasks, general).items()})
-    # The trainer's own train_runtime, kept in the manifest: a rerun that skips finished stages keeps it.
+    summary["train_seconds"] = _train_seconds(run_dir)
     manifest = json.loads(RunLayout(run_dir).manifest.read_text())
-    summary["train_seconds"] = sum(s["metrics"].get("train_runtime", 0.0) for s in manifest["stages"].values())
     alphas = [s["merge"]["alpha"] for s in manifest["stages"].values() if s.get("merge", {}).get("alpha") is not None]
     if alphas:
         summary["merge_alphas"] = alphas
     return summary
 
 
+def summarise_from_warmups(rl_run: Path, sft_runs: list[Path], tasks: list[str], general: str,
+                           base: dict[str, float]) -> dict:
+    """`rl_sft`'s summary: row i of its matrix is after SFT from `rl`'s warm-up model of task i (run i of
+    `sft_runs`), and its second phase is measured from those warm-ups, as `rl`'s is. Not a sequence, so no
+    BWT or forgetting; the final average is that of SFT after the last warm-up."""
+    warmups = [r for r in _rows(rl_run) if r["checkpoint"].startswith("w")]
+    ends = [_rows(run)[-1] for run in sft_runs]
+    acc = [[100 * r["scores"][t] for t in tasks] for r in ends]
+    summary = {"matrix": acc, "checkpoints": [r["checkpoint"] for r in ends], "final_average": statistics.mean(acc[-1]),
+               "general_base": 100 * base[general], "general_final": 100 * ends[-1]["scores"][general],
+               "train_seconds": sum(_train_seconds(run) for run in sft_runs)}
+    summary["general_change"] = summary["general_final"] - summary["general_base"]
+    summary.update({f"phase_two_{key}": value for key, value in phase(warmups, ends, tasks, general).items()})
+    return summary
+
+
+def _rows(run_dir: Path) -> list[dict]:
+    """The run's accuracy matrix rows after each stage (the base row left out)."""
+    matrix = json.loads(RunLayout(run_dir).matrix.read_text())
+    return [r for r in matrix["rows"] if r["checkpoint"] != "base"]
+
+
+def _train_seconds(run_dir: Path) -> float:
+    """The trainer's own train_runtime, kept in the manifest: a rerun that skips finished stages keeps it."""
+    manifest = json.loads(RunLayout(run_dir).manifest.read_text())
+    return sum(s["metrics"].get("train_runtime", 0.0) for s in manifest["stages"].values())
+
+
 def phase(starts: list[dict], ends: list[dict], tasks: list[str], general: str) -> dict:
     """What the stage from each start to each end did (points, mean over tasks): `gain` on its own task, `loss`
     on the earlier tasks (from the second task on) and on general knowledge. For the RL methods the warm-ups
-    (phase one: from the previous task's end) and the stages after them (phase two) are such pairs; `rl`
-    and `rl_sft` share their first warm-up, so their second phases compare from one start."""
+    (phase one: from the previous task's end) and the stages after them (phase two) are such pairs; `rl_sft` starts from `rl`'s own warm-ups
+    (summarise_from_warmups), so their second phases compare from one start."""
     def points(row, task):
         return 100 * row["scores"][task]
     gain = [points(end, task) - points(start, task) for start, end, task in zip(starts, ends, tasks)]
@@ -92,7 +118,7 @@ def aggregate(per_seed: list[dict], naive_seconds: float) -> dict:
 
 
 def rl_against_sft(results: dict) -> list[str]:
-    """RL's two phases (the SFT warm-ups, then GRPO) and, with `rl_sft`, SFT after the same first warm-up: each
+    """RL's two phases (the SFT warm-ups, then GRPO) and, with `rl_sft`, SFT from the same warm-up models: each
     phase's new-task gain, its loss on earlier tasks and general knowledge, and that loss per point gained,
     the forgetting at equal new-task gain; with `rl_sft`, also SFT's loss scaled to GRPO's gain (on the line
     from the warm-up to where SFT ended)."""

@@ -6,10 +6,13 @@ Run: pytest tests/benchmarks/test_forgetting_report.py"""
 from __future__ import annotations
 
 import argparse
+import json
 
 import pytest
 from forgetting import SETTINGS, markdown
-from forgetting_summary import aggregate, phase, rl_against_sft
+from forgetting_summary import aggregate, phase, rl_against_sft, summarise_from_warmups
+
+from cpt.core.layout import RunLayout
 
 
 def _seed(final_average, seconds):
@@ -63,3 +66,29 @@ def test_rl_second_phase_is_measured_from_its_warm_up_and_sft_is_scaled_to_its_g
     alone = "\n".join(rl_against_sft({"rl": results["rl"]}))  # without rl_sft: RL's own two phases, no scaled line
     assert "GRPO after them" in alone and "rl_sft" not in alone and "At GRPO's gain" not in alone
     assert rl_against_sft({"naive": results["rl"]}) == []
+
+
+def _run(folder, rows, seconds):
+    """A finished run as the summaries read it: its accuracy matrix and its manifest's train_runtime."""
+    layout = RunLayout(folder)
+    layout.matrix.parent.mkdir(parents=True)
+    layout.matrix.write_text(json.dumps({"rows": rows}))
+    layout.manifest.write_text(json.dumps({"stages": {r["checkpoint"]: {"metrics": {"train_runtime": seconds}}
+                                                      for r in rows}}))
+    return folder
+
+
+def test_rl_sft_rows_are_sft_from_each_of_rl_own_warm_ups(tmp_path):
+    tasks, base = ["a", "b"], {"a": 0.0, "b": 0.0, "g": 0.3}
+    rl = _run(tmp_path / "rl", [_row("base", base), _row("w0_a", {"a": 0.5, "b": 0.0, "g": 0.3}),
+                                _row("t0_a", {"a": 0.7, "b": 0.0, "g": 0.3}),
+                                _row("w1_b", {"a": 0.8, "b": 0.4, "g": 0.3}), _row("t1_b", {"a": 0.7, "b": 0.6, "g": 0.2})], 10.0)
+    sft = [_run(tmp_path / "sft0", [_row("t0_a", {"a": 0.9, "b": 0.0, "g": 0.2})], 3.0),
+           _run(tmp_path / "sft1", [_row("t1_b", {"a": 0.4, "b": 0.8, "g": 0.1})], 4.0)]
+    summary = summarise_from_warmups(rl, sft, tasks, "g", base)
+    # from w0_a: a 50 -> 90; from w1_b: b 40 -> 80 while a falls 80 -> 40 and g 30 -> 10
+    assert summary["phase_two_gain"] == pytest.approx(40.0) and summary["phase_two_loss"] == pytest.approx(40.0)
+    assert summary["phase_two_general_loss"] == pytest.approx(15.0)
+    assert summary["matrix"] == [[90.0, 0.0], [40.0, 80.0]] and summary["final_average"] == pytest.approx(60.0)
+    assert summary["general_change"] == pytest.approx(-20.0) and summary["train_seconds"] == pytest.approx(7.0)
+    assert "bwt" not in summary  # the rows are not a sequence

@@ -1,0 +1,51 @@
+"""Every method and variant of the forgetting benchmark builds a recipe the runner accepts (as torchtune tests
+that every config parses), and the replay schedules give the shares they promise."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+from forgetting import METHODS, SETTINGS, VARIANTS, recipe_for, rl_sft_recipes
+
+from cpt.recipe.load import load_recipe
+
+
+@pytest.mark.parametrize("setting_name", sorted(SETTINGS))
+@pytest.mark.parametrize("method", [m for m in (*METHODS, *VARIANTS) if m != "rl_sft"])
+def test_every_method_builds_a_valid_recipe(method, setting_name, tmp_path):
+    setting = SETTINGS[setting_name]
+    loaded = _load(recipe_for(method, "base-model", 0, setting["steps"], setting, tmp_path, True, order="b"), tmp_path)
+    trained = [stage for stage in loaded.stages if stage.name.startswith(("t", "multitask"))]
+    assert len(trained) == (1 if method == "multitask" else len(setting["tasks"]))
+
+
+@pytest.mark.parametrize("setting_name", sorted(SETTINGS))
+def test_rl_sft_starts_each_task_from_rl_own_warm_up(setting_name, tmp_path):
+    setting = SETTINGS[setting_name]
+    rl = recipe_for("rl", "base-model", 0, setting["steps"], setting, tmp_path, True, order="b")
+    warmups = [stage["name"] for stage in rl["stages"] if stage["name"].startswith("w")]
+    recipes = rl_sft_recipes(tmp_path / "rl-s0-b", 0, setting, tmp_path, order="b")
+    assert [Path(r["model"]["name_or_path"]).parent.name for r in recipes] == warmups
+    assert all(Path(r["model"]["name_or_path"]).parts[-4] == "rl-s0-b" for r in recipes)
+    for recipe in recipes:
+        (stage,) = _load(recipe, tmp_path).stages
+        assert stage.kind == "sft" and recipe["stages"][0]["train"]["max_steps"] == setting["rl"]["sft_steps"]
+    with pytest.raises(ValueError, match="rl_sft_recipes"):
+        recipe_for("rl_sft", "base-model", 0, setting["steps"], setting, tmp_path, True)
+
+
+def _load(recipe: dict, folder: Path):
+    path = folder / "recipe.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    return load_recipe(path)
+
+
+def test_balanced_replay_gives_every_task_seen_an_equal_share(tmp_path):
+    setting = SETTINGS["smollm2"]
+    recipe = recipe_for("replay_balanced", "base-model", 0, 50, setting, tmp_path, True)
+    stages = recipe["stages"]
+    assert "replay" not in stages[0]
+    for index, stage in enumerate(stages[1:], start=1):
+        assert stage["replay"]["stages"] == [s["name"] for s in stages[:index]]
+        # the new task's share 1 - ratio equals each earlier task's ratio / index
+        assert stage["replay"]["ratio"] / index == pytest.approx(1 - stage["replay"]["ratio"])
