@@ -188,7 +188,7 @@ def rl_sft_recipes(rl_run: Path, seed: int, setting: dict, workdir: Path, order:
         recipes.append({"run": {"name": f"{run_name('rl_sft', seed, order)}-t{index}", "output_dir": str(workdir),
                                 "seed": seed},
                         "model": {"name_or_path": str(warmup_model)}, "stages": [stage],
-                        "eval": eval_spec(setting, [*tasks], evaluate_base=False)})
+                        "eval": eval_spec(setting, tasks, evaluate_base=False)})
     return recipes
 
 

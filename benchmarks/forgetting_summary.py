@@ -45,8 +45,8 @@ def summarise(run_dir: Path, tasks: list[str], general: str, base: dict[str, flo
         starts = [{"checkpoint": "base", "scores": base}, *rows[:-1]]
         for name, pair in (("phase_one", (starts, warmups)), ("phase_two", (warmups, rows))):
             summary.update({f"{name}_{key}": value for key, value in phase(*pair, tasks, general).items()})
-    summary["train_seconds"] = _train_seconds(run_dir)
-    manifest = json.loads(RunLayout(run_dir).manifest.read_text())
+    manifest = _manifest(run_dir)
+    summary["train_seconds"] = _train_seconds(manifest)
     alphas = [s["merge"]["alpha"] for s in manifest["stages"].values() if s.get("merge", {}).get("alpha") is not None]
     if alphas:
         summary["merge_alphas"] = alphas
@@ -63,7 +63,7 @@ def summarise_from_warmups(rl_run: Path, sft_runs: list[Path], tasks: list[str],
     acc = [[100 * r["scores"][t] for t in tasks] for r in ends]
     summary = {"matrix": acc, "checkpoints": [r["checkpoint"] for r in ends], "final_average": statistics.mean(acc[-1]),
                "general_base": 100 * base[general], "general_final": 100 * ends[-1]["scores"][general],
-               "train_seconds": sum(_train_seconds(run) for run in sft_runs)}
+               "train_seconds": sum(_train_seconds(_manifest(run)) for run in sft_runs)}
     summary["general_change"] = summary["general_final"] - summary["general_base"]
     summary.update({f"phase_two_{key}": value for key, value in phase(warmups, ends, tasks, general).items()})
     return summary
@@ -75,9 +75,12 @@ def _rows(run_dir: Path) -> list[dict]:
     return [r for r in matrix["rows"] if r["checkpoint"] != "base"]
 
 
-def _train_seconds(run_dir: Path) -> float:
+def _manifest(run_dir: Path) -> dict:
+    return json.loads(RunLayout(run_dir).manifest.read_text())
+
+
+def _train_seconds(manifest: dict) -> float:
     """The trainer's own train_runtime, kept in the manifest: a rerun that skips finished stages keeps it."""
-    manifest = json.loads(RunLayout(run_dir).manifest.read_text())
     return sum(s["metrics"].get("train_runtime", 0.0) for s in manifest["stages"].values())
 
 

@@ -50,10 +50,12 @@ def generation_settings(config_cls, train: dict) -> dict:
     defaults (read from the dataclass, without making the config), with `generation_kwargs` over the
     sampling fields as TRL applies them, so the filter samples as training will."""
     defaults = {field.name: field.default for field in dataclasses.fields(config_cls)}
-    value = {name: train.get(name, defaults[name]) for name in
-             ("max_completion_length", "temperature", "chat_template_kwargs", *SAMPLING_FIELDS)}
-    sampling = {name: value.pop(name) for name in SAMPLING_FIELDS}
     extra = train.get("generation_kwargs") or {}
-    sampling.update({name: extra[name] for name in SAMPLING_FIELDS if name in extra})
-    return {"max_new_tokens": value["max_completion_length"], "temperature": extra.get("temperature", value["temperature"]),
-            "chat_template_kwargs": value["chat_template_kwargs"], "sampling": sampling}
+
+    def setting(name):
+        return extra.get(name, train.get(name, defaults[name]))
+
+    return {"max_new_tokens": train.get("max_completion_length", defaults["max_completion_length"]),
+            "temperature": setting("temperature"),
+            "chat_template_kwargs": train.get("chat_template_kwargs", defaults["chat_template_kwargs"]),
+            "sampling": {name: setting(name) for name in SAMPLING_FIELDS}}

@@ -65,7 +65,9 @@ def filter_dataset(ctx, dataset, rewards, max_new_tokens: int, temperature: floa
     here are drawn as training will draw them."""
     path = ctx.stage_dir / FILTER_FILE
     if any_process(not path.is_file()):
-        record = _decide(ctx, dataset, rewards, (max_new_tokens, temperature, chat_template_kwargs, sampling))
+        generation = {"max_new_tokens": max_new_tokens, "temperature": temperature,
+                      "chat_template_kwargs": chat_template_kwargs, "sampling": sampling}
+        record = _decide(ctx, dataset, rewards, generation)
         if is_main_process():
             atomic_write_json(path, record)
     wait_for_everyone()
@@ -78,17 +80,16 @@ def filter_dataset(ctx, dataset, rewards, max_new_tokens: int, temperature: floa
     return dataset.select(record["kept_indices"])
 
 
-def _decide(ctx, dataset, rewards, generation: tuple) -> dict:
+def _decide(ctx, dataset, rewards, generation: dict) -> dict:
+    """`generation`: sample_completions' keywords (max_new_tokens, temperature, chat_template_kwargs, sampling)."""
     spec = ctx.spec.filter
-    max_new_tokens, temperature, chat_template_kwargs, sampling = generation
     prompts = list(dataset["prompt"])  # a datasets Column, not a list
     mine = shard(len(prompts), process_index(), num_processes())
     judged = ctx.spec.success_reward_indices()
     scores: dict[int, list[float]] = {}
     if mine:
         rollouts = make_rollouts(_rollout_spec(ctx.spec.rollout), ctx.input_model, ctx.trust_remote_code)
-        groups = rollouts.sample_completions([prompts[i] for i in mine], spec.rollouts, max_new_tokens, temperature,
-                                             chat_template_kwargs, sampling)
+        groups = rollouts.sample_completions([prompts[i] for i in mine], spec.rollouts, **generation)
         del rollouts  # the sampling model: freed before the stage loads its own
         release_memory()
         scores = {i: _success_scores(rewards, judged, dataset[i], group) for i, group in zip(mine, groups)}
