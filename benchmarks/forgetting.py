@@ -12,7 +12,9 @@ once (one stage, as many steps as the sequence; the usual upper bound). Variants
 sequence (a growing preserved share, or clear of earlier updates), the merge guard (budget 2 points, alone
 and with replay), self-synthesized rehearsal (the starting model answers earlier stages' prompts, 25%),
 O-LoRA over every linear layer with replay (`olora_all_*`), twice the learning rate (`*_lr2`), larger replay
-shares (`replay_30`, `replay_50`, `replay_70`; `replay_balanced`: every task seen so far an equal share of each stage), and RL:
+shares (`replay_30`, `replay_50`, `replay_70`; `replay_balanced`: every task seen so far an equal share of each stage;
+`replay_50_added`: the replayed rows on top of the stage's own, so a stage with replay runs twice the steps, and
+`multitask_long`, multi-task at that sequence's total steps), and RL:
 each task learned by GRPO (exact-match reward, KL 0.04 to the stage's start, an RFT filter) after a short SFT
 warm-up, since the base model scores 0-14% on these tasks and GRPO gets little reward from that; `rl_sft` (list
 it after `rl`) runs SFT from each of `rl`'s own warm-up models, so the two compare from one start at equal
@@ -63,11 +65,17 @@ METHODS = ("naive", "lora", "olora", "osf", "osf_adaptive", "replay", "kl_anchor
 # Variants tried on SmolLM2 after the defaults (run them with --methods; a --workdir reuses finished runs).
 VARIANTS = ("replay_30", "replay_50", "replay_70", "olora_replay", "kl_anchor_01", "osf_grow", "osf_updates",
             "merge", "merge_replay", "ssr", "ssr_replay", "ssr_replay_lr2", "replay_lr2", "olora_all_replay",
-            "olora_all_ssr_replay", "olora_all_l005_replay", "replay_balanced", "rl", "rl_sft")
+            "olora_all_ssr_replay", "olora_all_l005_replay", "replay_balanced", "replay_50_added", "multitask_long",
+            "rl", "rl_sft")
 # Every linear layer of a Llama-type block: sequential LoRA over these learned sorting on SmolLM2 (82%) where O-LoRA
 # over the paper's q/v did not (6%), so the O-LoRA variants that ask for more capacity adapt all of them.
 ALL_LINEAR = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 REPLAY_SHARES = {"replay": 0.2, "replay_30": 0.3, "replay_50": 0.5, "replay_70": 0.7}
+# Experience replay as the continual-learning papers run it (ER: each step's batch is the new task's batch plus a
+# memory batch of the same size): the replayed rows come on top of the stage's own, so a stage with replay runs
+# 1 / (1 - share) times the steps, and the new task keeps every row naive training gives it. `multitask_long` is the
+# upper bound at the same total steps.
+ADDED_REPLAY_SHARE = 0.5
 LOGGING = {"logging_steps": 25, "disable_tqdm": True}
 MERGE_BUDGET = 2.0  # points: the issue's target for general knowledge, so not a tuned setting
 # quick: the baseline, replay (the guard that helped most on the toy), O-LoRA (the cheapest adapter guard) and the
@@ -129,6 +137,8 @@ def method_stage(method: str, index: int, tasks: list[str], setting: dict) -> di
         return {"guard": guard}
     if method in REPLAY_SHARES:
         return {"replay": {"stages": earlier, "ratio": REPLAY_SHARES[method]}} if earlier else {}
+    if method == "replay_50_added":
+        return method_stage("replay_50", index, tasks, setting)
     if method == "replay_balanced":  # every task seen so far gets an equal share of the stage's rows
         return {"replay": {"stages": earlier, "ratio": index / (index + 1)}} if earlier else {}
     if method == "olora_replay":
@@ -212,8 +222,9 @@ def recipe_for(method: str, base: str, seed: int, steps: int, setting: dict, wor
         raise ValueError("rl_sft starts from rl's warm-up models: use rl_sft_recipes")
     tasks = ordered_tasks(setting, order)
     stages = []
-    if method == "multitask":
-        train = {**setting["train"], "max_steps": steps * len(tasks), "save_steps": steps * len(tasks)}
+    if method in ("multitask", "multitask_long"):
+        total = sum(stage_steps(method, i, steps) for i in range(len(tasks)))
+        train = {**setting["train"], "max_steps": total, "save_steps": total}
         stages.append({"name": "multitask", "kind": "sft", "data": {"path": str(multitask_file(tasks, workdir))},
                        "train": train})
     elif method == "rl":
@@ -222,13 +233,23 @@ def recipe_for(method: str, base: str, seed: int, steps: int, setting: dict, wor
     else:
         for index, task in enumerate(tasks):
             extra = method_stage(method, index, tasks, setting)
-            train = {**setting["train"], "max_steps": steps, "save_steps": steps, **extra.pop("train", {})}
+            own = stage_steps(method, index, steps)
+            train = {**setting["train"], "max_steps": own, "save_steps": own, **extra.pop("train", {})}
             stages.append({"name": f"t{index}_{task}", "kind": "sft", "data": {"toy": task}, "train": train, **extra})
     for stage in stages:
         stage["train"].update(LOGGING)
-    trained = tasks if method == "multitask" else [{"name": t, "trained_in": f"t{i}_{t}"} for i, t in enumerate(tasks)]
+    trained = (tasks if method.startswith("multitask")
+               else [{"name": t, "trained_in": f"t{i}_{t}"} for i, t in enumerate(tasks)])
     return {"run": {"name": run_name(method, seed, order), "output_dir": str(workdir), "seed": seed},
             "model": {"name_or_path": base}, "stages": stages, "eval": eval_spec(setting, trained, evaluate_base)}
+
+
+def stage_steps(method: str, index: int, steps: int) -> int:
+    """Steps of the stage that trains task `index`: `steps`, or more where replayed rows come on top of the stage's own
+    (`replay_50_added`; `multitask_long` sums the same steps into its one stage)."""
+    if method in ("replay_50_added", "multitask_long") and index > 0:
+        return round(steps / (1 - ADDED_REPLAY_SHARE))
+    return steps
 
 
 def multitask_file(tasks: list[str], data_dir: Path) -> Path:

@@ -163,7 +163,7 @@ def table(results: dict, setting_name: str) -> list[dict]:
     for method, r in results.items():
         if method == "naive":
             continue
-        note = "upper bound: all tasks at once, not a sequence" if method == "multitask" else ""
+        note = "upper bound: all tasks at once, not a sequence" if method.startswith("multitask") else ""
         rows.append(row(f"{setting_name}: average accuracy after the last task, {method}", r["final_average"],
                         naive.get("final_average"), "naive fine-tuning", "%", note=note, difference=True))
         if "forgetting" in r:

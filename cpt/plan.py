@@ -80,7 +80,19 @@ def _guards(stage, osf_before: int) -> str:
     if rehearsal is not None:
         parts.append(f"rehearsal {rehearsal.ratio:.0%}: {rehearsal.rows} prompts ({rehearsal.prompts.describe()}) "
                      "answered by the starting model")
+    parts += _own_share_note(stage, [part.ratio for part in (replay, rehearsal) if part is not None])
     return "; ".join(parts)
+
+
+def _own_share_note(stage, shares: list[float]) -> list[str]:
+    """Replayed and rehearsed rows take their share of a stage's steps when max_steps caps it: on SmolLM2 a 50%
+    share with the same steps learned the new task less than the same share on top (docs/forgetting.md)."""
+    steps = stage.train.get("max_steps")
+    own = 1.0 - sum(shares)
+    if not shares or not isinstance(steps, int) or steps <= 0 or own <= 0:
+        return []
+    full = round(steps / own)
+    return [f"the stage's own data gets {own:.0%} of its {steps} steps (max_steps {full} gives it all {steps})"]
 
 
 def _status(manifest: Manifest | None, name: str) -> str:

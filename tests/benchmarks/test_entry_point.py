@@ -44,8 +44,13 @@ def test_rows_ratio_is_ours_relative_to_the_reference():
     assert [format_value(v, "s") for v in (1234.4, 12.345, 0.01234, None)] == ["1234 s", "12.3 s", "0.0123 s", "n/a"]
 
 
-def test_runs_each_benchmark_and_writes_the_summary(tmp_path):
+def test_runs_each_benchmark_and_writes_the_summary(tmp_path, monkeypatch):
     from tests.benchmarks.conftest import BENCHMARKS
+
+    # the notes print paths relative to the working folder when inside it: work from a folder beside tmp_path's
+    # files, so they print in full whichever folder pytest was started from
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
 
     scripts, out, doc = tmp_path / "scripts", tmp_path / "results", tmp_path / "docs" / "benchmarks.md"
     scripts.mkdir()

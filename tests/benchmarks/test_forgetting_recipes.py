@@ -16,7 +16,7 @@ def test_every_method_builds_a_valid_recipe(method, setting_name, tmp_path):
     setting = SETTINGS[setting_name]
     loaded = _load(recipe_for(method, "base-model", 0, setting["steps"], setting, tmp_path, True, order="b"), tmp_path)
     trained = [stage for stage in loaded.stages if stage.name.startswith(("t", "multitask"))]
-    assert len(trained) == (1 if method == "multitask" else len(setting["tasks"]))
+    assert len(trained) == (1 if method.startswith("multitask") else len(setting["tasks"]))
 
 
 @pytest.mark.parametrize("setting_name", sorted(SETTINGS))
@@ -49,3 +49,17 @@ def test_balanced_replay_gives_every_task_seen_an_equal_share(tmp_path):
         assert stage["replay"]["stages"] == [s["name"] for s in stages[:index]]
         # the new task's share 1 - ratio equals each earlier task's ratio / index
         assert stage["replay"]["ratio"] / index == pytest.approx(1 - stage["replay"]["ratio"])
+
+
+def test_added_replay_keeps_every_new_row_and_multitask_long_matches_its_steps(tmp_path):
+    """replay_50_added: the stage's own rows as naive training has them (steps x (1 - share) = steps), the replayed
+    rows on top; multitask_long trains as many steps in its one stage as that whole sequence."""
+    setting, steps = SETTINGS["smollm2"], 50
+    added = recipe_for("replay_50_added", "base-model", 0, steps, setting, tmp_path, True)["stages"]
+    naive = recipe_for("naive", "base-model", 0, steps, setting, tmp_path, True)["stages"]
+    for index, (stage, plain) in enumerate(zip(added, naive)):
+        share = stage["replay"]["ratio"] if index else 0.0
+        assert stage["train"]["max_steps"] * (1 - share) == plain["train"]["max_steps"] == steps
+    assert added[0]["train"]["max_steps"] < added[1]["train"]["max_steps"]
+    (long,) = recipe_for("multitask_long", "base-model", 0, steps, setting, tmp_path, True)["stages"]
+    assert long["train"]["max_steps"] == sum(stage["train"]["max_steps"] for stage in added) == 350

@@ -86,6 +86,18 @@ def test_plan_shows_each_stages_guard(tmp_path):
     assert "guards:    kl_anchor {'distance': 'kl', 'weight': 1.0}; replay 20% of a" in plan
 
 
+def test_plan_says_how_much_of_a_capped_stage_its_own_data_gets(tmp_path):
+    from cpt.plan import describe_plan
+
+    replay = {"stages": ["a"], "ratio": 0.5}
+    recipe = _load(tmp_path, {**SFT, "train": {"max_steps": 50}},
+                   {**SFT, "name": "b", "replay": replay, "train": {"max_steps": 50}},
+                   {**SFT, "name": "c", "replay": replay})
+    plan = describe_plan(recipe)
+    assert "replay 50% of a; the stage's own data gets 50% of its 50 steps (max_steps 100 gives it all 50)" in plan
+    assert plan.count("own data gets") == 1  # not on a stage without replay, nor on one trained by epochs
+
+
 def test_plan_shows_the_growing_osf_share_per_stage(tmp_path):
     from cpt.plan import describe_plan
 
