@@ -75,7 +75,7 @@ REPLAY_SHARES = {"replay": 0.2, "replay_30": 0.3, "replay_50": 0.5, "replay_70":
 # memory batch of the same size): the replayed rows come on top of the stage's own, so a stage with replay runs
 # 1 / (1 - share) times the steps, and the new task keeps every row naive training gives it. `multitask_long` is the
 # upper bound at the same total steps.
-ADDED_REPLAY_SHARE = 0.5
+ADDED_REPLAY_SHARE = REPLAY_SHARES["replay_50"]  # replay_50_added is replay_50 with the steps raised
 LOGGING = {"logging_steps": 25, "disable_tqdm": True}
 MERGE_BUDGET = 2.0  # points: the target for general knowledge, so not a tuned setting
 # quick: the baseline, replay (the guard that helped most on the toy), O-LoRA (the cheapest adapter guard) and the
