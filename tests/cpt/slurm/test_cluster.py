@@ -29,6 +29,9 @@ def _submit(conf: str, recipe: str, *overrides: str) -> dict[str, str]:
     return dict(line.split(" ", 1) for line in result.stdout.split("submitted: ", 1)[1].splitlines()[0].split(", "))
 
 
+ENDED = ("COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "GONE")
+
+
 def _stage_status(run_dir: Path, stage: str) -> str | None:
     """The stage's status in the run's manifest, None before the manifest or the stage is there."""
     try:
@@ -96,6 +99,9 @@ def test_requeued_stage_resumes_and_matches_an_uninterrupted_run(slurm_cluster, 
         manifest = json.loads((tmp_path / name / "manifest.json").read_text())
         assert (manifest["stages"]["a"]["status"], manifest["stages"]["a"]["global_step"]) == ("done", 60)
         weights[name] = load_file(str(stage / "model" / "model.safetensors"))
+        # The stage's closing line ("== a: resumed in ...") is printed after the manifest's write: read the log
+        # once the job has ended.
+        _wait_for(lambda job=job: _job_state(slurm_cluster, job) in ENDED, tmp_path / name)
 
     log = next((tmp_path / "requeued" / "slurm" / "logs").glob("a-*.out")).read_text(errors="replace")
     assert "(restart 1)" in log and "== a: resumed" in log, log[-3000:]
