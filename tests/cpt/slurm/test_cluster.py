@@ -10,7 +10,6 @@ import json
 import os
 import subprocess
 import time
-from pathlib import Path
 
 import pytest
 import torch
@@ -29,15 +28,7 @@ def _submit(conf: str, recipe: str, *overrides: str) -> dict[str, str]:
     return dict(line.split(" ", 1) for line in result.stdout.split("submitted: ", 1)[1].splitlines()[0].split(", "))
 
 
-ENDED = ("COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "GONE")
-
-
-def _stage_status(run_dir: Path, stage: str) -> str | None:
-    """The stage's status in the run's manifest, None before the manifest or the stage is there."""
-    try:
-        return json.loads((run_dir / "manifest.json").read_text())["stages"][stage]["status"]
-    except (FileNotFoundError, KeyError, json.JSONDecodeError):
-        return None
+ENDED = ("COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "GONE")  # GONE: purged from the queue after it ended
 
 
 def _wait_for(condition, run_dir, timeout: float = 600) -> None:
@@ -92,16 +83,12 @@ def test_requeued_stage_resumes_and_matches_an_uninterrupted_run(slurm_cluster, 
         if name == "requeued":
             _wait_for(lambda stage=stage: (stage / "checkpoints" / "checkpoint-20" / "COMPLETE").exists(), tmp_path / name)
             subprocess.run(["scontrol", "requeue", job], env={**os.environ, "SLURM_CONF": slurm_cluster}, check=True)
-        # Done is the manifest's word, written after the model folder is committed (waiting for the model's
-        # COMPLETE marker alone read the manifest a moment too early).
-        _wait_for(lambda name=name, job=job: _stage_status(tmp_path / name, "a") == "done" or
-                  _job_state(slurm_cluster, job) in ("FAILED", "CANCELLED", "TIMEOUT"), tmp_path / name)
+        # Read the manifest, the model and the log once the job has ended: the runner writes "done" to the manifest
+        # after the model folder, and prints the stage's closing line ("== a: resumed in ...") after that.
+        _wait_for(lambda job=job: _job_state(slurm_cluster, job) in ENDED, tmp_path / name)
         manifest = json.loads((tmp_path / name / "manifest.json").read_text())
         assert (manifest["stages"]["a"]["status"], manifest["stages"]["a"]["global_step"]) == ("done", 60)
         weights[name] = load_file(str(stage / "model" / "model.safetensors"))
-        # The stage's closing line ("== a: resumed in ...") is printed after the manifest's write: read the log
-        # once the job has ended.
-        _wait_for(lambda job=job: _job_state(slurm_cluster, job) in ENDED, tmp_path / name)
 
     log = next((tmp_path / "requeued" / "slurm" / "logs").glob("a-*.out")).read_text(errors="replace")
     assert "(restart 1)" in log and "== a: resumed" in log, log[-3000:]
