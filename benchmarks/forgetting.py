@@ -13,7 +13,8 @@ sequence (a growing preserved share, or clear of earlier updates), the merge gua
 and with replay), self-synthesized rehearsal (the starting model answers earlier stages' prompts, 25%),
 O-LoRA over every linear layer with replay (`olora_all_*`), twice the learning rate (`*_lr2`), larger replay
 shares (`replay_30`, `replay_50`, `replay_70`; `replay_balanced`: every task seen so far an equal share of each stage;
-`replay_50_added`: the replayed rows on top of the stage's own, so a stage with replay runs twice the steps, and
+`replay_50_added`: the replayed rows on top of the stage's own, so a stage with replay runs twice the steps;
+`ssr_replay_added`: the same steps, the on-top half split between replay and self-synthesized rehearsal; and
 `multitask_long`, multi-task at that sequence's total steps), and RL:
 each task learned by GRPO (exact-match reward, KL 0.04 to the stage's start, an RFT filter) after a short SFT
 warm-up, since the base model scores 0-14% on these tasks and GRPO gets little reward from that; `rl_sft` (list
@@ -65,8 +66,8 @@ METHODS = ("naive", "lora", "olora", "osf", "osf_adaptive", "replay", "kl_anchor
 # Variants tried on SmolLM2 after the defaults (run them with --methods; a --workdir reuses finished runs).
 VARIANTS = ("replay_30", "replay_50", "replay_70", "olora_replay", "kl_anchor_01", "osf_grow", "osf_updates",
             "merge", "merge_replay", "ssr", "ssr_replay", "ssr_replay_lr2", "replay_lr2", "olora_all_replay",
-            "olora_all_ssr_replay", "olora_all_l005_replay", "replay_balanced", "replay_50_added", "multitask_long",
-            "rl", "rl_sft")
+            "olora_all_ssr_replay", "olora_all_l005_replay", "replay_balanced", "replay_50_added",
+            "ssr_replay_added", "multitask_long", "rl", "rl_sft")
 # Every linear layer of a Llama-type block: sequential LoRA over these learned sorting on SmolLM2 (82%) where O-LoRA
 # over the paper's q/v did not (6%), so the O-LoRA variants that ask for more capacity adapt all of them.
 ALL_LINEAR = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
@@ -76,6 +77,8 @@ REPLAY_SHARES = {"replay": 0.2, "replay_30": 0.3, "replay_50": 0.5, "replay_70":
 # 1 / (1 - share) times the steps, and the new task keeps every row naive training gives it. `multitask_long` is the
 # upper bound at the same total steps.
 ADDED_REPLAY_SHARE = REPLAY_SHARES["replay_50"]  # replay_50_added is replay_50 with the steps raised
+# The methods whose stages after the first run 1 / (1 - ADDED_REPLAY_SHARE) times the steps (stage_steps).
+ADDED_STEP_METHODS = ("replay_50_added", "ssr_replay_added", "multitask_long")
 LOGGING = {"logging_steps": 25, "disable_tqdm": True}
 MERGE_BUDGET = 2.0  # points: the issue's target for general knowledge, so not a tuned setting
 # quick: the baseline, replay (the guard that helped most on the toy), O-LoRA (the cheapest adapter guard) and the
@@ -139,6 +142,12 @@ def method_stage(method: str, index: int, tasks: list[str], setting: dict) -> di
         return {"replay": {"stages": earlier, "ratio": REPLAY_SHARES[method]}} if earlier else {}
     if method == "replay_50_added":
         return method_stage("replay_50", index, tasks, setting)
+    if method == "ssr_replay_added":  # the on-top share half old rows, half answered by the stage's start (SSR)
+        if not earlier:
+            return {}
+        half = ADDED_REPLAY_SHARE / 2
+        return {"replay": {"stages": earlier, "ratio": half},
+                "rehearsal": {"prompts": {"stages": earlier}, "rows": 64, "ratio": half}}
     if method == "replay_balanced":  # every task seen so far gets an equal share of the stage's rows
         return {"replay": {"stages": earlier, "ratio": index / (index + 1)}} if earlier else {}
     if method == "olora_replay":
@@ -246,8 +255,8 @@ def recipe_for(method: str, base: str, seed: int, steps: int, setting: dict, wor
 
 def stage_steps(method: str, index: int, steps: int) -> int:
     """Steps of the stage that trains task `index`: `steps`, or more where replayed rows come on top of the stage's own
-    (`replay_50_added`; `multitask_long` sums the same steps into its one stage)."""
-    if method in ("replay_50_added", "multitask_long") and index > 0:
+    (`replay_50_added`, `ssr_replay_added`; `multitask_long` sums the same steps into its one stage)."""
+    if method in ADDED_STEP_METHODS and index > 0:
         return round(steps / (1 - ADDED_REPLAY_SHARE))
     return steps
 

@@ -71,7 +71,7 @@ def rehearsal_rows(ctx, spec: RehearsalSpec, style: str, features=None) -> Datas
     info = read_json(ctx.stage_dir / INFO_FILE)
     answers = _read_answers(ctx.stage_dir / ROWS_FILE)
     kept = [a for a in answers if _usable(a, spec)]
-    _check_rows(ctx, spec, len(kept), len(answers))
+    _check_rows(ctx, spec, answers, len(kept))
     logger.info("stage %s: %d self-synthesized rehearsal rows (%s)", ctx.spec.name, len(kept), info["source"])
     return Dataset.from_list([_row(a, style) for a in kept], features=features)
 
@@ -245,12 +245,27 @@ def _info(chosen: dict, answers: list[dict], spec: RehearsalSpec, style: str, fi
     }
 
 
-def _check_rows(ctx, spec: RehearsalSpec, rows: int, answers: int) -> None:
-    if rows == 0:
-        raise UserError(f"stage {ctx.spec.name}: rehearsal: none of the {answers} answers ended at EOS "
-                        f"within max_new_tokens={spec.max_new_tokens}; raise rehearsal.max_new_tokens, "
-                        "or set rehearsal.keep_unfinished: true")
-    if rows < answers / 2:
-        logger.warning("stage %s: rehearsal keeps %d of %d answers (the rest did not end at EOS within %d "
-                       "tokens); consider a larger rehearsal.max_new_tokens", ctx.spec.name, rows, answers,
-                       spec.max_new_tokens)
+def _check_rows(ctx, spec: RehearsalSpec, answers: list[dict], kept: int) -> None:
+    """Refuse a rehearsal with no usable row; warn when most answers are dropped. Both say why they were."""
+    if kept >= len(answers) / 2:
+        return
+    why = _why_dropped(answers, spec)
+    if kept == 0:
+        raise UserError(f"stage {ctx.spec.name}: rehearsal: none of the {len(answers)} answers is usable: {why}")
+    logger.warning("stage %s: rehearsal keeps %d of %d answers: %s", ctx.spec.name, kept, len(answers), why)
+
+
+def _why_dropped(answers: list[dict], spec: RehearsalSpec) -> str:
+    """How many answers were empty and how many were cut at max_new_tokens, each with what to change."""
+    empty = sum(not a["completion"] for a in answers)
+    cut = 0 if spec.keep_unfinished else sum(bool(a["completion"]) and not a["finished"] for a in answers)
+    reasons = []
+    if cut:
+        reasons.append(f"{cut} did not end at EOS within max_new_tokens={spec.max_new_tokens} (raise "
+                       "rehearsal.max_new_tokens, or set rehearsal.keep_unfinished: true)")
+    if empty:
+        # Measured: SmolLM2-135M-Instruct answered 38 of 64 plain-text general questions with EOS at once.
+        reasons.append(f"{empty} were empty, the model ended at once (a chat model asked in plain text often "
+                       "does: a stage of chat rows, `messages` or conversational prompts, asks through its chat "
+                       "template)")
+    return "; ".join(reasons)

@@ -51,15 +51,21 @@ def test_balanced_replay_gives_every_task_seen_an_equal_share(tmp_path):
         assert stage["replay"]["ratio"] / index == pytest.approx(1 - stage["replay"]["ratio"])
 
 
-def test_added_replay_keeps_every_new_row_and_multitask_long_matches_its_steps(tmp_path):
-    """replay_50_added: the stage's own rows as naive training has them (steps x (1 - share) = steps), the replayed
-    rows on top; multitask_long trains as many steps in its one stage as that whole sequence."""
+@pytest.mark.parametrize("method", ["replay_50_added", "ssr_replay_added"])
+def test_added_replay_keeps_every_new_row_and_multitask_long_matches_its_steps(method, tmp_path):
+    """replay_50_added and ssr_replay_added: the stage's own rows as naive training has them (steps x (1 - the
+    shares of replayed and rehearsed rows) = steps), the other rows on top; multitask_long trains as many steps in
+    its one stage as that whole sequence."""
     setting, steps = SETTINGS["smollm2"], 50
-    added = recipe_for("replay_50_added", "base-model", 0, steps, setting, tmp_path, True)["stages"]
+    added = recipe_for(method, "base-model", 0, steps, setting, tmp_path, True)["stages"]
     naive = recipe_for("naive", "base-model", 0, steps, setting, tmp_path, True)["stages"]
     for index, (stage, plain) in enumerate(zip(added, naive)):
-        share = stage["replay"]["ratio"] if index else 0.0
+        share = sum(stage[key]["ratio"] for key in ("replay", "rehearsal") if key in stage)
+        assert share == (0.5 if index else 0.0)
         assert stage["train"]["max_steps"] * (1 - share) == plain["train"]["max_steps"] == steps
+        if method == "ssr_replay_added" and index:  # both halves draw on every earlier stage
+            earlier = [earlier_stage["name"] for earlier_stage in added[:index]]
+            assert stage["replay"]["stages"] == stage["rehearsal"]["prompts"]["stages"] == earlier
     assert added[0]["train"]["max_steps"] < added[1]["train"]["max_steps"]
     (long,) = recipe_for("multitask_long", "base-model", 0, steps, setting, tmp_path, True)["stages"]
     assert long["train"]["max_steps"] == sum(stage["train"]["max_steps"] for stage in added) == 350

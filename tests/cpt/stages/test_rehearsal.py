@@ -7,18 +7,29 @@ Run: pytest tests/cpt/stages/test_rehearsal.py (the toy model, random weights: a
 from __future__ import annotations
 
 import json
+import logging
 import re
 import shutil
 from collections import Counter
+from types import SimpleNamespace
 
 import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from cpt.data.earlier import earlier_stages
+from cpt.errors import UserError
 from cpt.stages import rehearsal_generate
 from cpt.stages.context import StageContext
-from cpt.stages.rehearsal import GENERATING_FILE, INFO_FILE, PROMPTS_FILE, ROWS_FILE, rehearsal_rows, row_style
+from cpt.stages.rehearsal import (
+    GENERATING_FILE,
+    INFO_FILE,
+    PROMPTS_FILE,
+    ROWS_FILE,
+    _check_rows,
+    rehearsal_rows,
+    row_style,
+)
 from cpt.stages.rehearsal_config import RehearsalPrompts, RehearsalSpec
 from cpt.stages.sft import train_rows
 from cpt.stages.sft_config import SFTStageSpec
@@ -146,6 +157,25 @@ def test_answers_that_never_reach_eos_are_dropped(tmp_path, model_that_sometimes
     assert dict(zip(rows["prompt"], rows["completion"], strict=True)) == ended
     info = json.loads((ctx.stage_dir / INFO_FILE).read_text())
     assert info["rows"] == len(ended) and info["prompts"] == len(PROMPTS) and info["source"] == "stages first"
+
+
+def test_dropped_answers_are_counted_by_why_they_were_dropped(caplog):
+    """Empty answers (an instruct model asked in plain text often ends at once) are not blamed on
+    max_new_tokens: the warning and the error say how many were empty and how many were cut."""
+    ctx = SimpleNamespace(spec=SimpleNamespace(name="later"))
+    spec = RehearsalSpec(prompts={"stages": ["first"]}, ratio=0.25, max_new_tokens=8)
+    empty, cut, good = ({"completion": "", "finished": True}, {"completion": " 1 2", "finished": False},
+                        {"completion": " 3", "finished": True})
+    with caplog.at_level(logging.WARNING):
+        _check_rows(ctx, spec, [empty] * 5 + [cut] * 2 + [good], kept=1)
+    assert "keeps 1 of 8" in caplog.text and "5 were empty" in caplog.text and "chat template" in caplog.text
+    assert "2 did not end at EOS within max_new_tokens=8" in caplog.text
+    with pytest.raises(UserError, match=r"none of the 3 answers is usable: 3 were empty") as refused:
+        _check_rows(ctx, spec, [empty] * 3, kept=0)
+    assert "max_new_tokens" not in str(refused.value)
+    caplog.clear()
+    _check_rows(ctx, spec, [good] * 2 + [empty], kept=2)  # most kept: nothing to say
+    assert caplog.text == ""
 
 
 def test_cached_rows_are_reused_on_resume(tmp_path, toy_dir, counted):
