@@ -68,7 +68,7 @@ def _merge(recipe, index: int, start: Path, stage_dir: Path) -> dict:
 def _search(recipe, index: int, start: Path, output: Path, tasks) -> MergeChoice:
     """Score the held-out tasks at the alphas the search asks for; return its choice."""
     spec = recipe.stages[index].merge
-    model, scorer = _scorer(recipe, output, tasks)
+    model, scorer = held_out_scorer(recipe, output, tasks)
     try:
         weights = Interpolation(start, output)
     except ValueError as exc:
@@ -85,8 +85,9 @@ def _search(recipe, index: int, start: Path, output: Path, tasks) -> MergeChoice
     return choose_alpha(score_at, tasks.groups, spec.budget, spec.steps)
 
 
-def _scorer(recipe, model_dir: Path, tasks):
-    """The trained model loaded as the eval loads it, and a scorer of it on the held-out tasks."""
+def held_out_scorer(recipe, model_dir: Path, tasks):
+    """The model of `model_dir` loaded as the eval loads it, and a scorer of it on the held-out `tasks`
+    (write_held_out_tasks): `scorer()` gives each task's score (0-1) for the weights the model holds now."""
     spec = recipe.eval
     settings = EvalSettings(batch_size=spec.batch_size, max_gen_toks=spec.max_new_tokens,
                             num_fewshot=spec.num_fewshot, apply_chat_template=spec.apply_chat_template,
