@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -46,6 +47,8 @@ def measure(run_dir: Path, stage: str, alphas: list[float], rows: int, workdir: 
     from cpt.runner.held_out import write_held_out_tasks
     from cpt.runner.merge_step import held_out_scorer
 
+    if not (run_dir / "recipe.yaml").is_file():
+        raise UserError(f"{run_dir}: not a run folder (no recipe.yaml in it)")
     raw = safe_load((run_dir / "recipe.yaml").read_text())  # the recipe as written (recipe.json: resolved)
     names = [spec["name"] for spec in raw["stages"]]
     if stage not in names[1:]:
@@ -70,6 +73,7 @@ def measure(run_dir: Path, stage: str, alphas: list[float], rows: int, workdir: 
 
 
 def mean_trained(point: dict, trained: list[str]) -> float:
+    """The mean of one alpha's scores over the trained tasks (the general ones apart)."""
     return round(sum(point["scores"][task] for task in trained) / len(trained), 2)
 
 
@@ -82,7 +86,11 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as workdir:
-        result = measure(args.run_dir, args.stage, args.alphas, args.rows, Path(workdir))
+        try:
+            result = measure(args.run_dir, args.stage, args.alphas, args.rows, Path(workdir))
+        except UserError as exc:
+            print(f"merge_curve: {exc}", file=sys.stderr)
+            sys.exit(2)
     trained, general = result["groups"]["trained"], result["groups"]["general"]
     print(f"| alpha | {' | '.join(trained + general)} | mean of the trained tasks |")
     print("|---" * (len(trained) + len(general) + 2) + "|")

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from merge_curve import curve_recipe, measure
@@ -23,7 +26,8 @@ RECIPE = {"run": {"name": "r", "output_dir": "out"},
 
 @pytest.fixture(scope="module")
 def run_dir(toy_dir, tmp_path_factory):
-    """A run folder as the runner leaves it: the recipe, and each stage's model (b: 200 steps on sorting after a, which learn its rows)."""
+    """A run folder as the runner leaves it: the recipe, and each stage's model (b: 200 steps on sorting after a,
+    which learn its rows)."""
     out = tmp_path_factory.mktemp("curve")
     start, trained = start_and_trained(toy_dir, out, "counting", "sorting", ROWS, 200, 5e-3)
     run = out / "r"
@@ -57,3 +61,11 @@ def test_the_first_stage_has_no_start_to_merge_towards(tmp_path):
     for stage in ("a", "c"):
         with pytest.raises(UserError, match=f"'{stage}' is not a stage after the first"):
             measure(tmp_path, stage, [0.5], ROWS, tmp_path)
+
+
+def test_a_folder_that_is_not_a_run_is_named_with_exit_status_2(tmp_path):
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "merge_curve.py"
+    done = subprocess.run([sys.executable, str(script), str(tmp_path), "--stage", "b"], check=False,
+                          capture_output=True, text=True)
+    assert done.returncode == 2, done.stderr
+    assert f"{tmp_path}: not a run folder (no recipe.yaml in it)" in done.stderr
