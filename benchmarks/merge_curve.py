@@ -92,15 +92,17 @@ def main() -> None:
             print(f"merge_curve: {exc}", file=sys.stderr)
             sys.exit(2)
     trained, general = result["groups"]["trained"], result["groups"]["general"]
+    curve = result["curve"]
+    means = [mean_trained(point, trained) for point in curve]
     print(f"| alpha | {' | '.join(trained + general)} | mean of the trained tasks |")
     print("|---" * (len(trained) + len(general) + 2) + "|")
-    for point in result["curve"]:
+    for point, mean in zip(curve, means, strict=True):
         cells = [f"{point['scores'][task]:g}" for task in trained + general]
-        print(f"| {point['alpha']:g} | {' | '.join(cells)} | {mean_trained(point, trained):g} |")
-    full = next((mean_trained(p, trained) for p in result["curve"] if p["alpha"] == 1.0), None)
-    table = [row(f"{args.stage}: mean held-out accuracy of the trained tasks at alpha {p['alpha']:g}",
-                 mean_trained(p, trained), full, "alpha 1 (the trained model)", "%", difference=True)
-             for p in result["curve"]]
+        print(f"| {point['alpha']:g} | {' | '.join(cells)} | {mean:g} |")
+    full = next((mean for point, mean in zip(curve, means, strict=True) if point["alpha"] == 1.0), None)
+    table = [row(f"{args.stage}: mean held-out accuracy of the trained tasks at alpha {point['alpha']:g}",
+                 mean, full, "alpha 1 (the trained model)", "%", difference=True)
+             for point, mean in zip(curve, means, strict=True)]
     write_result({"benchmark": "merge_curve", "machine": machine(), **result, "table": table}, args.out,
                  f"merge_curve_{args.run_dir.name}_{args.stage}.json")
 
