@@ -14,6 +14,7 @@ and with replay), self-synthesized rehearsal (the starting model answers earlier
 O-LoRA over every linear layer with replay (`olora_all_*`), twice the learning rate (`*_lr2`), larger replay
 shares (`replay_30`, `replay_50`, `replay_70`; `replay_balanced`: every task seen so far an equal share of each stage;
 `replay_50_added`: the replayed rows on top of the stage's own, so a stage with replay runs twice the steps;
+`replay_50_added_recent`: the same, each earlier task's part of the replayed rows weighted by its place, 1, 2, 3;
 `ssr_replay_added`: the same steps, the on-top half split between replay and self-synthesized rehearsal; and
 `multitask_long`, multi-task at that sequence's total steps), and RL:
 each task learned by GRPO (exact-match reward, KL 0.04 to the stage's start, an RFT filter) after a short SFT
@@ -67,7 +68,7 @@ METHODS = ("naive", "lora", "olora", "osf", "osf_adaptive", "replay", "kl_anchor
 VARIANTS = ("replay_30", "replay_50", "replay_70", "olora_replay", "kl_anchor_01", "osf_grow", "osf_updates",
             "merge", "merge_replay", "ssr", "ssr_replay", "ssr_replay_lr2", "replay_lr2", "olora_all_replay",
             "olora_all_ssr_replay", "olora_all_l005_replay", "replay_balanced", "replay_50_added",
-            "ssr_replay_added", "multitask_long", "rl", "rl_sft")
+            "ssr_replay_added", "replay_50_added_recent", "multitask_long", "rl", "rl_sft")
 # Every linear layer of a Llama-type block: sequential LoRA over these learned sorting on SmolLM2 (82%) where O-LoRA
 # over the paper's q/v did not (6%), so the O-LoRA variants that ask for more capacity adapt all of them.
 ALL_LINEAR = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
@@ -78,7 +79,7 @@ REPLAY_SHARES = {"replay": 0.2, "replay_30": 0.3, "replay_50": 0.5, "replay_70":
 # upper bound at the same total steps.
 ADDED_REPLAY_SHARE = REPLAY_SHARES["replay_50"]  # replay_50_added is replay_50 with the steps raised
 # The methods whose stages after the first run 1 / (1 - ADDED_REPLAY_SHARE) times the steps (stage_steps).
-ADDED_STEP_METHODS = ("replay_50_added", "ssr_replay_added", "multitask_long")
+ADDED_STEP_METHODS = ("replay_50_added", "ssr_replay_added", "replay_50_added_recent", "multitask_long")
 LOGGING = {"logging_steps": 25, "disable_tqdm": True}
 MERGE_BUDGET = 2.0  # points: the issue's target for general knowledge, so not a tuned setting
 # quick: the baseline, replay (the guard that helped most on the toy), O-LoRA (the cheapest adapter guard) and the
@@ -142,6 +143,13 @@ def method_stage(method: str, index: int, tasks: list[str], setting: dict) -> di
         return {"replay": {"stages": earlier, "ratio": REPLAY_SHARES[method]}} if earlier else {}
     if method == "replay_50_added":
         return method_stage("replay_50", index, tasks, setting)
+    if method == "replay_50_added_recent":  # the same share, each earlier task weighted by its place: 1, 2, 3
+        # Replay on top lost most on the task learned last before the stage (a sixth of each batch in the fourth
+        # stage) and least on the first, replayed in every stage since (docs/forgetting.md).
+        replay = method_stage("replay_50", index, tasks, setting)
+        if replay:
+            replay["replay"]["weights"] = {name: place + 1 for place, name in enumerate(earlier)}
+        return replay
     if method == "ssr_replay_added":  # the on-top share half old rows, half answered by the stage's start (SSR)
         if not earlier:
             return {}

@@ -73,7 +73,7 @@ def _guards(stage, osf_before: int) -> str:
             parts[-1] += f" (OSF stage {osf_before + 1} of the model: preserved {share})"
     replay = getattr(stage, "replay", None)
     if replay is not None:
-        parts.append(f"replay {replay.ratio:.0%} of {', '.join(replay.stages + ([replay.path] if replay.path else []))}")
+        parts.append(_replay_note(replay))
     if stage.merge is not None:
         parts.append(f"merge within {stage.merge.budget:g} points {stage.merge.model_dump(exclude={'budget'})}")
     rehearsal = getattr(stage, "rehearsal", None)
@@ -82,6 +82,16 @@ def _guards(stage, osf_before: int) -> str:
                      "answered by the starting model")
     parts += _own_share_note(stage, [part.ratio for part in (replay, rehearsal) if part is not None])
     return "; ".join(parts)
+
+
+def _replay_note(replay) -> str:
+    """`replay 50% of a, b`; with weights, each source's share of the stage's rows: `replay 50%: a 17%, b 33%`."""
+    names = replay.stages + (["path"] if replay.path else [])
+    shown = [replay.path if name == "path" else name for name in names]
+    if replay.weights is None:
+        return f"replay {replay.ratio:.0%} of {', '.join(shown)}"
+    return f"replay {replay.ratio:.0%}: " + ", ".join(f"{name} {share:.1%}"
+                                                       for name, share in zip(shown, replay.shares(names)))
 
 
 def _own_share_note(stage, shares: list[float]) -> list[str]:

@@ -50,8 +50,14 @@ class EarlierDataSpec(StrictModel):
     def sources(self, earlier: tuple[EarlierStage, ...], stage_name: str, key: str) -> list[DataSource]:
         """The data sources: the named earlier stages' data, then `path`. `key` names this section in
         messages (`replay`, `guard.adaptive`)."""
+        return [source for _, group in self.source_groups(earlier, stage_name, key) for source in group]
+
+    def source_groups(self, earlier: tuple[EarlierStage, ...], stage_name: str,
+                      key: str) -> list[tuple[str, list[DataSource]]]:
+        """The data sources grouped by where they come from: (earlier stage name, its data) in the order
+        named, then (`"path"`, [the file]) when `path` is set."""
         by_name = {stage.name: stage for stage in earlier}
-        sources = []
+        groups = []
         for name in self.stages:
             stage = by_name.get(name)
             if stage is None:
@@ -60,10 +66,10 @@ class EarlierDataSpec(StrictModel):
             if not stage.rereadable:
                 raise UserError(f"stage {stage_name}: {key}.stages: '{name}' is a {stage.kind} stage, "
                                 "whose data cannot be read again")
-            sources += stage.sources
+            groups.append((name, list(stage.sources)))
         if self.path is not None:
-            sources.append(DataSource(path=self.path))
-        return sources
+            groups.append(("path", [DataSource(path=self.path)]))
+        return groups
 
 
 def earlier_rows(ctx, spec: EarlierDataSpec, columns: tuple[str, ...], key: str):
@@ -71,17 +77,28 @@ def earlier_rows(ctx, spec: EarlierDataSpec, columns: tuple[str, ...], key: str)
     # Imported here: recipe validation (`cpt plan`) imports this module and stays light.
     from datasets import concatenate_datasets
 
+    return concatenate_datasets([rows for _, rows in earlier_row_groups(ctx, spec, columns, key)])
+
+
+def earlier_row_groups(ctx, spec: EarlierDataSpec, columns: tuple[str, ...], key: str) -> list[tuple[str, object]]:
+    """The rows `spec` names, one `datasets.Dataset` per group of `EarlierDataSpec.source_groups` (an earlier
+    stage's data, or the file), each as (the group's name, its rows) in the shape `columns`."""
+    from datasets import concatenate_datasets
+
     from cpt.data.rows import SFT_SHAPES, load_rows
     from data_mixing.replay import as_columns
 
-    parts = []
-    for source in spec.sources(ctx.earlier, ctx.spec.name, key):
-        rows = as_columns(load_rows(source, SFT_SHAPES), columns)
-        if rows is None:
-            raise UserError(f"stage {ctx.spec.name}: {key} data {source.describe()} has rows that do not fit "
-                            f"this stage's ({', '.join(columns)})")
-        parts.append(rows)
-    return concatenate_datasets(parts)
+    groups = []
+    for name, sources in spec.source_groups(ctx.earlier, ctx.spec.name, key):
+        parts = []
+        for source in sources:
+            rows = as_columns(load_rows(source, SFT_SHAPES), columns)
+            if rows is None:
+                raise UserError(f"stage {ctx.spec.name}: {key} data {source.describe()} has rows that do not fit "
+                                f"this stage's ({', '.join(columns)})")
+            parts.append(rows)
+        groups.append((name, concatenate_datasets(parts)))
+    return groups
 
 
 def earlier_sources(ctx, spec: EarlierDataSpec, key: str) -> list[DataSource]:

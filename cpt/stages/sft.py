@@ -8,7 +8,7 @@ completion only (TRL's default); `messages` rows use the tokenizer's chat templa
 
 from __future__ import annotations
 
-from cpt.data.earlier import earlier_rows
+from cpt.data.earlier import earlier_row_groups, earlier_rows
 from cpt.data.rows import SFT_SHAPES, load_rows
 from cpt.stages.context import StageContext, StageResult
 from cpt.stages.rehearsal import rehearsal_metrics, rehearsal_rows, row_style
@@ -38,9 +38,12 @@ def train_rows(ctx: StageContext):
     """The stage's rows, with replayed and self-synthesized rehearsal rows at their shares."""
     dataset = load_rows(ctx.spec.data, SFT_SHAPES)
     parts = []
-    if ctx.spec.replay is not None:
-        replay = earlier_rows(ctx, ctx.spec.replay, tuple(dataset.column_names), "replay")
-        parts.append((replay, ctx.spec.replay.ratio))
+    replay = ctx.spec.replay
+    if replay is not None and replay.weights is None:
+        parts.append((earlier_rows(ctx, replay, tuple(dataset.column_names), "replay"), replay.ratio))
+    elif replay is not None:  # one part per source, each at its weighted share
+        groups = earlier_row_groups(ctx, replay, tuple(dataset.column_names), "replay")
+        parts += zip([rows for _, rows in groups], replay.shares([name for name, _ in groups]))
     if ctx.spec.rehearsal is not None:
         rows = rehearsal_rows(ctx, ctx.spec.rehearsal, row_style(dataset), dataset.features)
         parts.append((rows, ctx.spec.rehearsal.ratio))

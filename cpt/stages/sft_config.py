@@ -5,6 +5,7 @@
       data: {toy: addition}            # or {path: data.jsonl} / {hf: org/name, split: train}
       peft: {r: 16, alpha: 32}         # optional LoRA, merged after the stage
       replay: {stages: [pretrain], ratio: 0.2}   # optional: 20% of the rows from earlier stages' data
+                                                 # (weights: {pretrain: 2, ...} splits the 20% by weight)
       rehearsal: {prompts: {stages: [pretrain]}, ratio: 0.25}   # optional: 25% answered by the starting model
       train: {max_steps: 300, learning_rate: 1.0e-3}
 
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from cpt.core.recipe_base import DataSource
 from cpt.data.earlier import EarlierDataSpec
@@ -34,9 +35,33 @@ def _sft_config_class():
 
 
 class ReplaySpec(EarlierDataSpec):
-    """Old data replayed in a stage at a fixed share, against forgetting."""
+    """Old data replayed in a stage at a fixed share, against forgetting.
+
+    Without `weights` the named stages' rows (and the file's) are pooled, so each source's part of the share
+    follows its row count. With `weights` ({stage name or "path": weight}; the sources not named weigh 1) each
+    source gets weight / total of the share, whatever its size: e.g. more of it for the task learned last."""
 
     ratio: float = Field(gt=0.0, lt=1.0, description="share of replayed rows (sft) or sequences (cpt)")
+    weights: dict[str, float] | None = Field(
+        None, description="relative part of the share per source: earlier stage name or 'path' -> weight > 0")
+
+    @model_validator(mode="after")
+    def _weights_name_sources(self) -> ReplaySpec:
+        if self.weights is None:
+            return self
+        named = self.stages + (["path"] if self.path is not None else [])
+        for name, weight in self.weights.items():
+            if name not in named:
+                raise ValueError(f"weights: '{name}' is not one of this replay's sources ({', '.join(named)})")
+            if not weight > 0:
+                raise ValueError(f"weights.{name}: must be > 0, got {weight}")
+        return self
+
+    def shares(self, sources: list[str]) -> list[float]:
+        """Each source's share of the stage's rows under `weights` (in the order of `sources`, the names of
+        `source_groups`); they sum to `ratio`."""
+        weights = [(self.weights or {}).get(name, 1.0) for name in sources]
+        return [self.ratio * weight / sum(weights) for weight in weights]
 
 
 class SFTStageSpec(StageSpec):

@@ -51,7 +51,7 @@ def test_balanced_replay_gives_every_task_seen_an_equal_share(tmp_path):
         assert stage["replay"]["ratio"] / index == pytest.approx(1 - stage["replay"]["ratio"])
 
 
-@pytest.mark.parametrize("method", ["replay_50_added", "ssr_replay_added"])
+@pytest.mark.parametrize("method", ["replay_50_added", "ssr_replay_added", "replay_50_added_recent"])
 def test_added_replay_keeps_every_new_row_and_multitask_long_matches_its_steps(method, tmp_path):
     """replay_50_added and ssr_replay_added: the stage's own rows as naive training has them (steps x (1 - the
     shares of replayed and rehearsed rows) = steps), the other rows on top; multitask_long trains as many steps in
@@ -69,3 +69,11 @@ def test_added_replay_keeps_every_new_row_and_multitask_long_matches_its_steps(m
     assert added[0]["train"]["max_steps"] < added[1]["train"]["max_steps"]
     (long,) = recipe_for("multitask_long", "base-model", 0, steps, setting, tmp_path, True)["stages"]
     assert long["train"]["max_steps"] == sum(stage["train"]["max_steps"] for stage in added) == 350
+
+
+def test_recent_replay_weights_each_earlier_task_by_its_place(tmp_path):
+    recipe = recipe_for("replay_50_added_recent", "base-model", 0, 50, SETTINGS["smollm2"], tmp_path, True)
+    last = recipe["stages"][-1]["replay"]
+    assert last["weights"] == {stage["name"]: place for place, stage in enumerate(recipe["stages"][:-1], start=1)}
+    spec = _load(recipe, tmp_path).stages[-1].replay  # the runner's view: shares of the last stage's rows
+    assert spec.shares(spec.stages) == pytest.approx([0.5 / 6, 1 / 6, 0.25])

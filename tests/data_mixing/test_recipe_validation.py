@@ -84,6 +84,7 @@ def test_cpt_train_settings_the_stream_owns(tmp_path, train, expected):
     ({"path": "x.jsonl", "ratio": 1.0}, "replay.ratio: Input should be less than 1"),
     ({"path": "x.jsonl", "ratio": 0}, "replay.ratio: Input should be greater than 0"),
     ({"path": "x.jsonl"}, "replay.ratio: required key is missing"),
+    ({"path": "x.jsonl", "ratio": 0.2, "weights": {"a": 1}}, "replay: weights: 'a' is not one of this replay's sources"),
 ])
 def test_bad_replay_settings_name_the_field(tmp_path, replay, expected):
     sft = {"run": {"name": "r"}, "stages": [{"name": "s", "kind": "sft", "data": {"toy": "addition"}, "replay": replay}]}

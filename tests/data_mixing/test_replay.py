@@ -1,5 +1,6 @@
 """Replay: earlier stages' data (or a replay file) enters an SFT stage as rows at the configured
-share, and a cpt stage as a domain held at its share while the other weights are learned."""
+share, and a cpt stage as a domain held at its share while the other weights are learned; with
+`weights`, each source gets its weighted part of the share whatever its size."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from cpt.data.earlier import earlier_rows, earlier_stages
 from cpt.errors import UserError
 from cpt.stages.context import StageContext
 from cpt.stages.dpo_config import DPOStageSpec
+from cpt.stages.sft import train_rows
 from cpt.stages.sft_config import ReplaySpec, SFTStageSpec
 from data_mixing.callback import compose
 from data_mixing.domains import split_held_out
@@ -76,6 +78,54 @@ def test_replay_of_a_stage_that_is_not_an_earlier_cpt_or_sft_stage(tmp_path, sta
     with pytest.raises(UserError, match=re.escape(message)):
         ctx = _context(tmp_path, {"stages": [stage], "ratio": 0.2})
         earlier_rows(ctx, ctx.spec.replay, ("prompt", "completion"), "replay")
+
+
+def _three_sources(tmp_path, replay: dict) -> StageContext:
+    """Stage `last` after two sft stages of 40 and 10 rows, with a 20-row replay file."""
+    big = _jsonl(tmp_path / "big.jsonl", [{"prompt": f"b{i}", "completion": " big"} for i in range(40)])
+    small = _jsonl(tmp_path / "small.jsonl", [{"prompt": f"s{i}", "completion": " small"} for i in range(10)])
+    file = _jsonl(tmp_path / "file.jsonl", [{"prompt": f"f{i}", "completion": " file"} for i in range(20)])
+    new = _jsonl(tmp_path / "new.jsonl", [{"prompt": f"n{i}", "completion": " new"} for i in range(300)])
+    earlier = [SFTStageSpec(name="big", kind="sft", data={"path": big}),
+               SFTStageSpec(name="small", kind="sft", data={"path": small})]
+    spec = SFTStageSpec(name="last", kind="sft", data={"path": new},
+                        replay={"stages": ["big", "small"], "path": file, **replay})
+    return StageContext(spec=spec, input_model=tmp_path, reference_model=tmp_path,
+                        stage_dir=tmp_path / "run" / "stages" / "last", seed=0, earlier=earlier_stages(earlier))
+
+
+def test_sft_replay_weights_split_the_share_by_weight_not_by_size(tmp_path):
+    pooled = Counter(train_rows(_three_sources(tmp_path, {"ratio": 0.5}))["completion"])
+    # Without weights the 70 old rows are pooled: each source's part follows its row count (40:10:20).
+    assert pooled[" new"] == 300 and sum(pooled.values()) == 600
+    assert pooled[" big"] > 3 * pooled[" small"] and pooled[" big"] > pooled[" file"] > pooled[" small"]
+    weighted = Counter(train_rows(_three_sources(tmp_path, {"ratio": 0.5, "weights": {"small": 3}}))["completion"])
+    # small 3, big and the file 1 each: 3/5, 1/5, 1/5 of the 300 replayed rows; small's 10 rows are cycled.
+    assert weighted[" new"] == 300
+    assert (weighted[" small"], weighted[" big"], weighted[" file"]) == (180, 60, 60)
+
+
+def test_cpt_replay_weights_make_a_fixed_domain_per_source(tmp_path):
+    from cpt.stages.cpt import _extra_rows
+    from cpt.stages.cpt_config import CPTStageSpec
+
+    ctx = _three_sources(tmp_path, {"ratio": 0.3, "weights": {"big": 2, "path": 0.5}})
+    spec = CPTStageSpec(name="last", kind="cpt", domains=[{"name": "docs", "data": ctx.spec.data}],
+                        replay=ctx.spec.replay, train={"max_steps": 1})
+    rows, fixed = _extra_rows(StageContext(spec=spec, input_model=tmp_path, reference_model=tmp_path,
+                                           stage_dir=ctx.stage_dir, seed=0, earlier=ctx.earlier))
+    assert fixed == pytest.approx({"replay/big": 0.3 * 2 / 3.5, "replay/small": 0.3 / 3.5, "replay/path": 0.3 * 0.5 / 3.5})
+    assert rows["replay/small"]["text"][0] == "s0 small" and len(rows["replay/big"]) == 40
+    assert sum(fixed.values()) == pytest.approx(0.3)
+
+
+@pytest.mark.parametrize("weights, message", [
+    ({"other": 1}, "weights: 'other' is not one of this replay's sources (big, small, path)"),
+    ({"small": 0}, "weights.small: must be > 0, got 0"),
+])
+def test_replay_weights_name_a_source_and_are_positive(tmp_path, weights, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        _three_sources(tmp_path, {"ratio": 0.2, "weights": weights})
 
 
 def test_replay_spec_needs_a_source():

@@ -98,6 +98,14 @@ def test_plan_says_how_much_of_a_capped_stage_its_own_data_gets(tmp_path):
     assert plan.count("own data gets") == 1  # not on a stage without replay, nor on one trained by epochs
 
 
+def test_plan_shows_each_replayed_sources_share_under_weights(tmp_path):
+    from cpt.plan import describe_plan
+
+    recipe = _load(tmp_path, SFT, {**SFT, "name": "b"},
+                   {**SFT, "name": "c", "replay": {"stages": ["a", "b"], "ratio": 0.3, "weights": {"b": 2}}})
+    assert "replay 30%: a 10.0%, b 20.0%" in describe_plan(recipe)
+
+
 def test_plan_shows_the_growing_osf_share_per_stage(tmp_path):
     from cpt.plan import describe_plan
 
