@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -78,6 +79,8 @@ def test_a_warm_plan_does_not_import_trl(tmp_path, toy_dir, monkeypatch):
                 "print('trl' in sys.modules)")
     env = {"CPT_CACHE_DIR": str(tmp_path), "CPT_TOY_DIR": str(toy_dir), "PATH": "/usr/bin:/bin",
            "HF_HUB_OFFLINE": "1"}
+    if "PYTHONPATH" in os.environ:  # where the packages are when they are not installed (a machine with carried wheels)
+        env["PYTHONPATH"] = os.environ["PYTHONPATH"]
     warm = subprocess.run([sys.executable, "-c", env_code], capture_output=True, text=True, env=env,
                           cwd=repo, check=True).stdout.split()[-1]
     assert warm == "False"
