@@ -86,7 +86,7 @@ def _guards(stage, osf_before: int) -> str:
 
 def _replay_note(replay) -> str:
     """`replay 50% of a, b`; with weights, each source's share of the stage's rows: `replay 50%: a 17%, b 33%`."""
-    names = replay.stages + (["path"] if replay.path else [])
+    names = replay.source_names()
     shown = [replay.path if name == "path" else name for name in names]
     if replay.weights is None:
         return f"replay {replay.ratio:.0%} of {', '.join(shown)}"

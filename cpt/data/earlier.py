@@ -101,6 +101,16 @@ def earlier_row_groups(ctx, spec: EarlierDataSpec, columns: tuple[str, ...], key
     return groups
 
 
+def replay_parts(ctx, spec, columns: tuple[str, ...]) -> list[tuple[str | None, object, float]]:
+    """A stage's replayed rows as (source, rows, share of the stage's rows): one pooled part (source None) without
+    `spec.weights` (each source's part then follows its size), else one part per source at its weighted share."""
+    if spec.weights is None:
+        return [(None, earlier_rows(ctx, spec, columns, "replay"), spec.ratio)]
+    groups = earlier_row_groups(ctx, spec, columns, "replay")
+    shares = spec.shares([name for name, _ in groups])
+    return [(name, rows, share) for (name, rows), share in zip(groups, shares, strict=True)]
+
+
 def earlier_sources(ctx, spec: EarlierDataSpec, key: str) -> list[DataSource]:
     """The data sources `spec` names for the stage of `ctx`, not yet read (`key`: the recipe section)."""
     return spec.sources(ctx.earlier, ctx.spec.name, key)

@@ -22,7 +22,7 @@ from datasets import Dataset
 
 from cpt.core.distributed import is_main_process, main_process_first
 from cpt.core.layout import StageLayout
-from cpt.data.earlier import earlier_row_groups, earlier_rows
+from cpt.data.earlier import replay_parts
 from cpt.data.tokens import domain_tokens
 from cpt.errors import UserError
 from cpt.stages.context import StageContext, StageResult
@@ -97,13 +97,10 @@ def _extra_rows(ctx: StageContext) -> tuple[dict[str, Dataset], dict[str, float]
     """Text rows of the domains beyond the recipe's (replay, rehearsal) and their fixed shares outside the learner."""
     spec = ctx.spec
     rows, fixed = {}, {}
-    if spec.replay is not None and spec.replay.weights is None:
-        rows[REPLAY_DOMAIN] = earlier_rows(ctx, spec.replay, ("text",), "replay")
-        fixed[REPLAY_DOMAIN] = spec.replay.ratio
-    elif spec.replay is not None:  # a fixed domain per source, each at its weighted share: replay/<stage>
-        groups = earlier_row_groups(ctx, spec.replay, ("text",), "replay")
-        for (name, group_rows), share in zip(groups, spec.replay.shares([name for name, _ in groups])):
-            rows[f"{REPLAY_DOMAIN}/{name}"], fixed[f"{REPLAY_DOMAIN}/{name}"] = group_rows, share
+    if spec.replay is not None:  # one domain `replay`, or with weights one per source: replay/<stage>
+        for source, source_rows, share in replay_parts(ctx, spec.replay, ("text",)):
+            domain = REPLAY_DOMAIN if source is None else f"{REPLAY_DOMAIN}/{source}"
+            rows[domain], fixed[domain] = source_rows, share
     if spec.rehearsal is not None:  # prompt + the starting model's answer, as text (stages/rehearsal.py)
         rows[REHEARSAL_DOMAIN] = rehearsal_rows(ctx, spec.rehearsal, "text")
         fixed[REHEARSAL_DOMAIN] = spec.rehearsal.ratio

@@ -8,7 +8,7 @@ completion only (TRL's default); `messages` rows use the tokenizer's chat templa
 
 from __future__ import annotations
 
-from cpt.data.earlier import earlier_row_groups, earlier_rows
+from cpt.data.earlier import replay_parts
 from cpt.data.rows import SFT_SHAPES, load_rows
 from cpt.stages.context import StageContext, StageResult
 from cpt.stages.rehearsal import rehearsal_metrics, rehearsal_rows, row_style
@@ -38,12 +38,8 @@ def train_rows(ctx: StageContext):
     """The stage's rows, with replayed and self-synthesized rehearsal rows at their shares."""
     dataset = load_rows(ctx.spec.data, SFT_SHAPES)
     parts = []
-    replay = ctx.spec.replay
-    if replay is not None and replay.weights is None:
-        parts.append((earlier_rows(ctx, replay, tuple(dataset.column_names), "replay"), replay.ratio))
-    elif replay is not None:  # one part per source, each at its weighted share
-        groups = earlier_row_groups(ctx, replay, tuple(dataset.column_names), "replay")
-        parts += zip([rows for _, rows in groups], replay.shares([name for name, _ in groups]))
+    if ctx.spec.replay is not None:
+        parts += [(rows, share) for _, rows, share in replay_parts(ctx, ctx.spec.replay, tuple(dataset.column_names))]
     if ctx.spec.rehearsal is not None:
         rows = rehearsal_rows(ctx, ctx.spec.rehearsal, row_style(dataset), dataset.features)
         parts.append((rows, ctx.spec.rehearsal.ratio))

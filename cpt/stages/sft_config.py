@@ -49,13 +49,17 @@ class ReplaySpec(EarlierDataSpec):
     def _weights_name_sources(self) -> ReplaySpec:
         if self.weights is None:
             return self
-        named = self.stages + (["path"] if self.path is not None else [])
+        named = self.source_names()
         for name, weight in self.weights.items():
             if name not in named:
                 raise ValueError(f"weights: '{name}' is not one of this replay's sources ({', '.join(named)})")
             if not weight > 0:
                 raise ValueError(f"weights.{name}: must be > 0, got {weight}")
         return self
+
+    def source_names(self) -> list[str]:
+        """The names `weights` keys on: the earlier stages named, then "path" for the file."""
+        return self.stages + (["path"] if self.path is not None else [])
 
     def shares(self, sources: list[str]) -> list[float]:
         """Each source's share of the stage's rows under `weights` (in the order of `sources`, the names of
