@@ -119,6 +119,8 @@ def _guard_section(combination: Combination) -> dict:
         return {}
     if guard == "olora":
         return {"guard": {"method": "olora", "r": OLORA_R}}
+    if guard == "freeze":
+        return {"guard": {"method": "freeze", "layers": 2}}  # of the toy's 4
     if guard in ("osf", "kl_anchor"):
         return {"guard": {"method": guard}}
     if guard == "replay":

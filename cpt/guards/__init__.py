@@ -4,6 +4,7 @@
     osf        PEFT's orthogonal subspace fine-tuning, with an adaptive preserved rank (osf.py, osf_ranks.py)
                and over a sequence of stages (osf_sequence.py)
     kl_anchor  KL or L2 to the stage's starting model, for sft and cpt (kl_anchor.py)
+    freeze     the input embeddings and the bottom decoder layers keep their weights (freeze.py)
 
 A guard's memory of earlier stages travels with every later model folder (travelling.py).
 Replay, the data-side guard, is the stage's `replay:` key (data_mixing). A stage builds its trainer
@@ -32,6 +33,10 @@ def make_guard(ctx, tokenizer, load_model):
         from cpt.guards.osf import OSFGuard
 
         return OSFGuard(spec, tokenizer, _earlier_sample(ctx) if spec.adaptive else None, ctx.input_model, ctx.spec.name)
+    if spec.method == "freeze":
+        from cpt.guards.freeze import FreezeGuard
+
+        return FreezeGuard(spec)
     from cpt.guards.kl_anchor import KLAnchorGuard
 
     return KLAnchorGuard(spec, lambda: load_model(ctx, ctx.input_model))  # loaded only for the kl distance

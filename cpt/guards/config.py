@@ -7,6 +7,7 @@
     guard: {method: osf, preserve_updates: true}             # and/or keep clear of earlier OSF stages' updates
     guard: {method: kl_anchor, weight: 1.0}                  # KL(pi || pi_start) on the trained tokens (sft, cpt)
     guard: {method: kl_anchor, distance: l2, weight: 0.01}   # or the squared distance to the start weights
+    guard: {method: freeze, layers: 8}                       # embeddings + bottom 8 decoder layers kept as they are
 
 Replay, the data-side guard, is the stage's `replay:` key (sft_config.ReplaySpec) and combines with any
 of these.
@@ -21,7 +22,7 @@ from pydantic import Field, model_validator
 from cpt.core.recipe_base import StrictModel
 from cpt.data.earlier import EarlierDataSpec
 
-GUARD_METHODS = ("olora", "osf", "kl_anchor")
+GUARD_METHODS = ("olora", "osf", "kl_anchor", "freeze")
 ADAPTER_GUARDS = ("olora", "osf")  # guards that wrap the model in a PEFT adapter (so no `peft:` beside them)
 # Guards that need every weight whole on each rank while training, so not under ZeRO-3: OSF decomposes and
 # projects each matrix, the KL anchor runs a second full model beside the trained one.
@@ -108,4 +109,14 @@ class KLAnchorSpec(StrictModel):
     weight: float = Field(1.0, gt=0.0)
 
 
-GuardSpec = Annotated[OLoRASpec | OSFSpec | KLAnchorSpec, Field(discriminator="method")]
+class FreezeSpec(StrictModel):
+    """The input embeddings and the bottom `layers` decoder layers keep their starting weights (full fine-tuning
+    of the rest; any stage kind). Spurious forgetting (Zheng et al. 2025): freeze the bottom layers."""
+
+    method: Literal["freeze"]
+    # No default: how many of a model's layers to keep is the recipe's choice (SmolLM2-135M has 30, a 7B 32).
+    layers: int = Field(gt=0, description="bottom decoder layers kept as they are")
+    embeddings: bool = Field(True, description="keep the input embeddings (and a head tied to them) too")
+
+
+GuardSpec = Annotated[OLoRASpec | OSFSpec | KLAnchorSpec | FreezeSpec, Field(discriminator="method")]

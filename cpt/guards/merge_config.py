@@ -4,7 +4,7 @@
     merge: {budget: 2, rows: 64, steps: 4}               # rows per task; bisection steps (alpha to 1/16)
     merge: {budget: 2, held_out: {mine: data/mine_heldout.jsonl}}   # held-out rows of a file task
 
-It is a stage key of its own, so it combines with `guard:` (olora, osf, kl_anchor) and with `replay:`.
+It is a stage key of its own, so it combines with `guard:` (olora, osf, kl_anchor, freeze) and with `replay:`.
 What it guards (the recipe validator checks this before anything runs, `guarded_tasks`):
 - earlier tasks: eval tasks trained in an earlier stage (`trained_in:`, or the first stage on that toy task);
 - general tasks: eval tasks with `general: true`.

@@ -34,7 +34,7 @@ class StageSpec(StrictModel):
     keep_checkpoints: int = Field(2, ge=1, description="complete resume checkpoints kept")
     skip_bad_batches: int = Field(0, ge=0, description="steps with a non-finite loss or gradient to skip "
                                   "before stopping the stage (cpt/stages/bad_batches.py)")
-    guard: GuardSpec | None = Field(None, description="anti-forgetting method: olora, osf or kl_anchor (cpt/guards)")
+    guard: GuardSpec | None = Field(None, description="anti-forgetting method: olora, osf, kl_anchor or freeze (cpt/guards)")
     merge: MergeSpec | None = Field(None, description="after the stage, interpolate towards its start within a "
                                     "forgetting budget (cpt/guards/merge_config.py)")
 
@@ -81,6 +81,9 @@ class StageSpec(StrictModel):
             return self
         if guard.method in ADAPTER_GUARDS and self.peft is not None:
             raise ValueError(f"guard: {guard.method} sets which weights train; remove peft: from this stage")
+        if guard.method == "freeze" and self.peft is not None:
+            raise ValueError("guard: freeze is for full fine-tuning (a LoRA keeps every base weight already); "
+                             "remove peft: or the guard")
         refused = schema_refusal(guard.method, self.kind)  # the support table (guards/support.py)
         if refused:
             raise ValueError(refused)

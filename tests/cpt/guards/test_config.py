@@ -28,9 +28,10 @@ def _error(tmp_path, *stages) -> str:
 
 
 @pytest.mark.parametrize("kind", list(KINDS))
-@pytest.mark.parametrize("method", ["olora", "osf"])
-def test_adapter_guards_fit_every_stage_kind(tmp_path, kind, method):
-    stage = _load(tmp_path, {**KINDS[kind], "guard": {"method": method}}).stages[0]
+@pytest.mark.parametrize("method", ["olora", "osf", "freeze"])
+def test_guards_fit_every_stage_kind(tmp_path, kind, method):
+    guard = {"method": method, **({"layers": 1} if method == "freeze" else {})}
+    stage = _load(tmp_path, {**KINDS[kind], "guard": guard}).stages[0]
     assert stage.guard.method == method
 
 
@@ -48,8 +49,8 @@ def test_adaptive_osf_names_earlier_data(tmp_path):
 
 
 @pytest.mark.parametrize("guard, expected", [
-    ({"method": "olroa"}, "stages[0] (a).guard.method: 'olroa' is not a valid method (expected one of: olora, osf, kl_anchor)"),
-    ({"kind": "olora"}, "stages[0] (a).guard: missing 'method' (expected one of: olora, osf, kl_anchor)"),
+    ({"method": "olroa"}, "stages[0] (a).guard.method: 'olroa' is not a valid method (expected one of: olora, osf, kl_anchor, freeze)"),
+    ({"kind": "olora"}, "stages[0] (a).guard: missing 'method' (expected one of: olora, osf, kl_anchor, freeze)"),
     ({"method": "olora", "lamda1": 1}, "stages[0] (a).guard.lamda1: unknown key; did you mean 'lambda1'?"),
     ({"method": "osf", "preserved": 1.5}, "stages[0] (a).guard.preserved: Input should be less than 1 (got 1.5)"),
     ({"method": "osf", "adaptive": {}}, "guard.adaptive: give stages (earlier stage names) and/or path"),
@@ -62,6 +63,8 @@ def test_adaptive_osf_names_earlier_data(tmp_path):
     ({"method": "osf", "preserved": 0.5, "grow": 0.1, "grow_cap": 0.4},
      "stages[0] (a).guard: grow_cap (0.4) is below preserved (0.5): the share would shrink, not grow"),
     ({"method": "osf", "update_rank": 4}, "stages[0] (a).guard: update_rank is used with preserve_updates: true only"),
+    ({"method": "freeze", "layers": 0}, "stages[0] (a).guard.layers: Input should be greater than 0 (got 0)"),
+    ({"method": "freeze"}, "stages[0] (a).guard.layers: required key is missing"),
     ({"method": "osf", "preserve_updates": True, "update_rank": 0},
      "stages[0] (a).guard.update_rank: Input should be greater than 0 (got 0)"),
 ])
@@ -72,6 +75,8 @@ def test_bad_guard_names_the_key(tmp_path, guard, expected):
 def test_guards_that_do_not_fit_the_stage(tmp_path):
     message = _error(tmp_path, {**SFT, "guard": {"method": "olora"}, "peft": {"r": 4}})
     assert "stages[0] (a): guard: olora sets which weights train; remove peft: from this stage" in message
+    message = _error(tmp_path, {**SFT, "guard": {"method": "freeze", "layers": 2}, "peft": {"r": 4}})
+    assert "stages[0] (a): guard: freeze is for full fine-tuning (a LoRA keeps every base weight already)" in message
     message = _error(tmp_path, {**KINDS["dpo"], "guard": {"method": "kl_anchor"}})
     assert "guard: kl_anchor is for sft and cpt stages; a dpo stage anchors to its reference already" in message
 

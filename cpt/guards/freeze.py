@@ -1,0 +1,61 @@
+"""Freeze guard: the input embeddings and the bottom decoder layers keep their starting weights.
+
+    guard: {method: freeze, layers: 8}                      # embeddings + decoder layers 0-7 stay, the rest train
+    guard: {method: freeze, layers: 8, embeddings: false}   # the embeddings train too
+
+"Spurious Forgetting in Continual Learning of Language Models" (Zheng et al., ICLR 2025) finds that much of
+what sequential fine-tuning loses is the bottom layers' alignment to earlier tasks, and that freezing the
+bottom layers keeps much of it. PyTorch's `requires_grad_` is all it takes: the trainers' optimizers take
+only the weights that still require a gradient, so the frozen part also costs no optimizer state and no
+weight gradients. With tied embeddings (SmolLM2, the toy) the LM head is the embedding matrix, so freezing
+the embeddings keeps the head as well.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from torch import nn
+
+from cpt.errors import UserError
+from cpt.guards.base import Guard
+from cpt.guards.config import FreezeSpec
+
+log = logging.getLogger(__name__)
+
+
+def decoder_layers(model) -> nn.ModuleList:
+    """The model's stack of decoder layers: the ModuleList as long as `config.num_hidden_layers`
+    (`model.model.layers` on Llama-type models; found by length so other families work too)."""
+    count = getattr(model.config, "num_hidden_layers", None)
+    for module in model.modules():
+        if isinstance(module, nn.ModuleList) and len(module) == count:
+            return module
+    raise UserError(f"guard: freeze found no stack of {count} decoder layers in {type(model).__name__}; "
+                    "use another guard for this model")
+
+
+class FreezeGuard(Guard):
+    name = "freeze"
+
+    def __init__(self, spec: FreezeSpec):
+        self.spec = spec
+
+    def prepare_model(self, model):
+        layers = decoder_layers(model)
+        if self.spec.layers >= len(layers):
+            raise UserError(f"guard.layers: {self.spec.layers} would freeze every one of the model's {len(layers)} "
+                            f"decoder layers; give at most {len(layers) - 1}")
+        frozen: list[nn.Module] = list(layers[:self.spec.layers])
+        if self.spec.embeddings:
+            # Under gradient checkpointing transformers makes the embeddings' output require a gradient itself
+            # (activation_checkpointing_enable), so the layers above still get theirs.
+            frozen.append(model.get_input_embeddings())
+        for module in frozen:
+            module.requires_grad_(False)
+        trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        total = sum(p.numel() for p in model.parameters())
+        log.info("guard freeze: decoder layers 0-%d%s frozen; %.1f%% of the weights train",
+                 self.spec.layers - 1, " and the input embeddings" if self.spec.embeddings else "",
+                 100 * trainable / total)
+        return model

@@ -1,0 +1,87 @@
+"""The freeze guard on the toy model with real optimizer steps: the embeddings (and the head tied to them) and
+the bottom layers stay bit for bit, the layers above still train, also under re-entrant gradient checkpointing,
+and a count that would freeze every layer is refused with the key named."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from transformers import AutoModelForCausalLM
+
+from cpt.errors import UserError
+from cpt.guards.config import FreezeSpec
+from cpt.guards.freeze import FreezeGuard
+
+
+@pytest.fixture
+def toy_model(toy_dir):
+    torch.manual_seed(0)
+    return AutoModelForCausalLM.from_pretrained(toy_dir / "model", dtype=torch.float32)
+
+
+def _train(model, steps: int = 3) -> None:
+    model.train()
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-2)
+    generator = torch.Generator().manual_seed(1)
+    for _ in range(steps):
+        ids = torch.randint(0, model.config.vocab_size, (4, 16), generator=generator)
+        model(input_ids=ids, labels=ids).loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+
+
+def _moved(model, start: dict[str, torch.Tensor]) -> set[str]:
+    return {name for name, p in model.named_parameters() if not torch.equal(p.detach(), start[name])}
+
+
+@pytest.mark.parametrize("checkpointing", [False, True])
+def test_frozen_part_stays_and_the_rest_trains(toy_model, checkpointing):
+    model = FreezeGuard(FreezeSpec(method="freeze", layers=2)).prepare_model(toy_model)
+    if checkpointing:  # what the Trainer does at train() with gradient_checkpointing: true
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": True})
+    start = {name: p.detach().clone() for name, p in model.named_parameters()}
+    _train(model)
+    moved = _moved(model, start)
+    assert not any(name.startswith(("model.layers.0.", "model.layers.1.", "model.embed_tokens")) for name in moved)
+    assert torch.equal(model.lm_head.weight, start["model.embed_tokens.weight"])  # tied: the head stays too
+    for layer in (2, 3):  # every weight matrix of the upper layers trains
+        assert {f"model.layers.{layer}.self_attn.q_proj.weight", f"model.layers.{layer}.mlp.down_proj.weight"} <= moved
+
+
+def test_embeddings_can_train(toy_model):
+    model = FreezeGuard(FreezeSpec(method="freeze", layers=1, embeddings=False)).prepare_model(toy_model)
+    start = {name: p.detach().clone() for name, p in model.named_parameters()}
+    _train(model)
+    moved = _moved(model, start)
+    assert "model.embed_tokens.weight" in moved
+    assert not any(name.startswith("model.layers.0.") for name in moved)
+
+
+def test_freezing_every_layer_is_refused_with_the_key(toy_model):
+    with pytest.raises(UserError, match=r"guard.layers: 4 would freeze every one of the model's 4 decoder layers; "
+                                        r"give at most 3"):
+        FreezeGuard(FreezeSpec(method="freeze", layers=4)).prepare_model(toy_model)
+
+
+@pytest.mark.slow
+def test_a_frozen_stage_writes_the_frozen_weights_unchanged(tmp_path):
+    """Through the runner and TRL's SFTTrainer: the saved model holds the start's embeddings and bottom layer."""
+    from safetensors.torch import load_file
+
+    from cpt.recipe.load import load_recipe
+    from cpt.runner.run import run_recipe
+    from tests.helpers import one_thread, write_recipe
+
+    train = {"max_steps": 4, "per_device_train_batch_size": 8, "learning_rate": 1e-2, "save_steps": 4,
+             "disable_tqdm": True}
+    stages = [{"name": "a", "kind": "sft", "data": {"toy": "sorting", "max_examples": 64}, "train": train},
+              {"name": "b", "kind": "sft", "data": {"toy": "addition", "max_examples": 64}, "train": train,
+               "guard": {"method": "freeze", "layers": 1}}]
+    path = write_recipe(tmp_path / "r.yaml", {"run": {"name": "r", "output_dir": str(tmp_path)},
+                                              "model": {"name_or_path": "toy"}, "stages": stages})
+    with one_thread():
+        run_dir = run_recipe(load_recipe(path), path.read_text()).run_dir
+    before, after = (load_file(str(run_dir / "stages" / s / "model" / "model.safetensors")) for s in ("a", "b"))
+    kept = [name for name in before if name.startswith(("model.embed_tokens", "model.layers.0."))]
+    assert kept and all(torch.equal(before[name], after[name]) for name in kept)
+    assert not torch.equal(before["model.layers.1.mlp.down_proj.weight"], after["model.layers.1.mlp.down_proj.weight"])
