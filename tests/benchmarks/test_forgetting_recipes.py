@@ -51,7 +51,8 @@ def test_balanced_replay_gives_every_task_seen_an_equal_share(tmp_path):
         assert stage["replay"]["ratio"] / index == pytest.approx(1 - stage["replay"]["ratio"])
 
 
-@pytest.mark.parametrize("method", ["replay_50_added", "ssr_replay_added", "replay_50_added_recent"])
+@pytest.mark.parametrize("method", ["replay_50_added", "ssr_replay_added", "replay_50_added_recent",
+                                    "freeze2_replay_added"])
 def test_added_replay_keeps_every_new_row_and_multitask_long_matches_its_steps(method, tmp_path):
     """replay_50_added and ssr_replay_added: the stage's own rows as naive training has them (steps x (1 - the
     shares of replayed and rehearsed rows) = steps), the other rows on top; multitask_long trains as many steps in
@@ -77,3 +78,13 @@ def test_recent_replay_weights_each_earlier_task_by_its_place(tmp_path):
     assert last["weights"] == {stage["name"]: place for place, stage in enumerate(recipe["stages"][:-1], start=1)}
     spec = _load(recipe, tmp_path).stages[-1].replay  # the runner's view: shares of the last stage's rows
     assert spec.shares(spec.stages) == pytest.approx([0.5 / 6, 1 / 6, 0.25])
+
+
+@pytest.mark.parametrize("layers", [2, 8])
+def test_freeze_variants_are_replay_on_top_with_the_bottom_layers_frozen(layers, tmp_path):
+    setting = SETTINGS["smollm2"]
+    frozen = recipe_for(f"freeze{layers}_replay_added", "base-model", 0, 50, setting, tmp_path, True)["stages"]
+    plain = recipe_for("replay_50_added", "base-model", 0, 50, setting, tmp_path, True)["stages"]
+    for stage, replayed in zip(frozen, plain, strict=True):
+        assert stage.pop("guard") == {"method": "freeze", "layers": layers}
+        assert stage == replayed

@@ -1,0 +1,107 @@
+"""The forgetting benchmark's methods: what each adds to the stage that trains one task (benchmarks/forgetting.py
+builds the recipes from them, so each method is a recipe line a team could write).
+
+    method_stage("replay", 2, tasks, setting)   # {"replay": {"stages": ["t0_...", "t1_..."], "ratio": 0.2}}
+    stage_steps("replay_50_added", 2, 50)       # 100: the replayed rows come on top of the stage's own
+"""
+
+from __future__ import annotations
+
+import re
+
+METHODS = ("naive", "lora", "olora", "osf", "osf_adaptive", "replay", "kl_anchor", "multitask")
+# Variants tried on SmolLM2 after the defaults (run them with --methods; a --workdir reuses finished runs).
+VARIANTS = ("replay_30", "replay_50", "replay_70", "olora_replay", "kl_anchor_01", "osf_grow", "osf_updates",
+            "merge", "merge_replay", "ssr", "ssr_replay", "ssr_replay_lr2", "replay_lr2", "olora_all_replay",
+            "olora_all_ssr_replay", "olora_all_l005_replay", "replay_balanced", "replay_50_added",
+            "ssr_replay_added", "replay_50_added_recent", "freeze2_replay_added", "freeze8_replay_added",
+            "freeze16_replay_added",
+            "multitask_long", "rl", "rl_sft")
+# Every linear layer of a Llama-type block: sequential LoRA over these learned sorting on SmolLM2 (82%) where O-LoRA
+# over the paper's q/v did not (6%), so the O-LoRA variants that ask for more capacity adapt all of them.
+ALL_LINEAR = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+REPLAY_SHARES = {"replay": 0.2, "replay_30": 0.3, "replay_50": 0.5, "replay_70": 0.7}
+# Experience replay as the continual-learning papers run it (ER: each step's batch is the new task's batch plus a
+# memory batch of the same size): the replayed rows come on top of the stage's own, so a stage with replay runs
+# 1 / (1 - share) times the steps, and the new task keeps every row naive training gives it. `multitask_long` is the
+# upper bound at the same total steps.
+ADDED_REPLAY_SHARE = REPLAY_SHARES["replay_50"]  # replay_50_added is replay_50 with the steps raised
+# The methods whose stages after the first run 1 / (1 - ADDED_REPLAY_SHARE) times the steps (stage_steps).
+ADDED_STEP_METHODS = ("replay_50_added", "ssr_replay_added", "replay_50_added_recent", "freeze2_replay_added",
+                      "freeze8_replay_added", "freeze16_replay_added", "multitask_long")
+# `freezeN_replay_added`: replay on top, and the embeddings and the bottom N of SmolLM2's 30 decoder layers frozen
+FREEZE_METHOD = re.compile(r"freeze(\d+)_(.+)")
+MERGE_BUDGET = 2.0  # points: the issue's target for general knowledge, so not a tuned setting
+
+
+def method_stage(method: str, index: int, tasks: list[str], setting: dict) -> dict:
+    """What `method` adds to the stage that trains tasks[index]."""
+    earlier = [f"t{i}_{t}" for i, t in enumerate(tasks[:index])]
+    adapter_lr = {"learning_rate": setting["adapter_lr"]}
+    if method == "lora":
+        return {"peft": {"r": 8, "alpha": 32}, "train": adapter_lr}
+    if method == "olora":
+        return {"guard": {"method": "olora"}, "train": adapter_lr}  # the paper's defaults
+    if method == "osf":
+        return {"guard": {"method": "osf", "preserved": 0.5}}
+    if method == "osf_grow":  # PEFT's continual example: 0.3, 0.5, 0.7 (then 0.9) over the tasks
+        return {"guard": {"method": "osf", "preserved": 0.3, "grow": 0.2}}
+    if method == "osf_updates":  # OSF 0.5, and each stage clear of the earlier stages' update directions
+        return {"guard": {"method": "osf", "preserved": 0.5, "preserve_updates": True}}
+    if method == "osf_adaptive":
+        guard = {"method": "osf", "adaptive": {"stages": earlier}} if earlier else {"method": "osf"}
+        return {"guard": guard}
+    if method in REPLAY_SHARES:
+        return {"replay": {"stages": earlier, "ratio": REPLAY_SHARES[method]}} if earlier else {}
+    if method == "replay_50_added":
+        return method_stage("replay_50", index, tasks, setting)
+    if method == "replay_50_added_recent":  # the same share, each earlier task weighted by its place: 1, 2, 3
+        # Replay on top lost most on the task learned last before the stage (a sixth of each batch in the fourth
+        # stage) and least on the first, replayed in every stage since (docs/forgetting.md).
+        replay = method_stage("replay_50", index, tasks, setting)
+        if replay:
+            replay["replay"]["weights"] = {name: place + 1 for place, name in enumerate(earlier)}
+        return replay
+    frozen = FREEZE_METHOD.fullmatch(method)
+    if frozen:  # spurious forgetting (Zheng et al. 2025): the bottom layers kept, with the rest of the method
+        rest = method_stage(frozen[2].replace("replay_added", "replay_50_added"), index, tasks, setting)
+        return {"guard": {"method": "freeze", "layers": int(frozen[1])}, **rest}
+    if method == "ssr_replay_added":  # the on-top share half old rows, half answered by the stage's start (SSR)
+        if not earlier:
+            return {}
+        half = ADDED_REPLAY_SHARE / 2
+        return {"replay": {"stages": earlier, "ratio": half},
+                "rehearsal": {"prompts": {"stages": earlier}, "rows": 64, "ratio": half}}
+    if method == "replay_balanced":  # every task seen so far gets an equal share of the stage's rows
+        return {"replay": {"stages": earlier, "ratio": index / (index + 1)}} if earlier else {}
+    if method == "olora_replay":
+        return {**method_stage("olora", index, tasks, setting), **method_stage("replay", index, tasks, setting)}
+    if method.endswith("_lr2"):  # twice the setting's rate: rehearsal rows take a share of each stage's steps
+        return {**method_stage(method.removesuffix("_lr2"), index, tasks, setting),
+                "train": {"learning_rate": 2 * setting["train"]["learning_rate"]}}
+    if method.startswith("olora_all"):  # O-LoRA on every linear layer, with replay (and SSR)
+        # Over all 7 matrices per layer the paper's lambda1 0.5 makes the orthogonality term hundreds of times the task loss
+        # (docs/forgetting.md); l005 tries 0.05
+        weight = {"lambda1": 0.05} if method.startswith("olora_all_l005") else {}
+        guard = {"guard": {"method": "olora", "target_modules": ALL_LINEAR, **weight}, "train": adapter_lr}
+        rest = method.removeprefix("olora_all_").removeprefix("l005_")
+        return {**guard, **method_stage(rest, index, tasks, setting)}
+    if method == "merge":
+        return {"merge": {"budget": MERGE_BUDGET}}
+    if method == "merge_replay":
+        return {**method_stage("merge", index, tasks, setting), **method_stage("replay", index, tasks, setting)}
+    if method == "ssr":  # the old data is gone: the starting model answers the earlier stages' prompts itself
+        return {"rehearsal": {"prompts": {"stages": earlier}, "rows": 64, "ratio": 0.25}} if earlier else {}
+    if method == "ssr_replay":
+        return {**method_stage("ssr", index, tasks, setting), **method_stage("replay", index, tasks, setting)}
+    if method in ("kl_anchor", "kl_anchor_01"):
+        return {"guard": {"method": "kl_anchor", "weight": 0.1 if method == "kl_anchor_01" else 1.0}}
+    return {}
+
+
+def stage_steps(method: str, index: int, steps: int) -> int:
+    """Steps of the stage that trains task `index`: `steps`, or more where replayed rows come on top of the stage's own
+    (`replay_50_added`, `ssr_replay_added`; `multitask_long` sums the same steps into its one stage)."""
+    if method in ADDED_STEP_METHODS and index > 0:
+        return round(steps / (1 - ADDED_REPLAY_SHARE))
+    return steps
