@@ -30,7 +30,7 @@ ADDED_REPLAY_SHARE = REPLAY_SHARES["replay_50"]  # replay_50_added is replay_50 
 ADDED_STEP_METHODS = ("replay_50_added", "ssr_replay_added", "replay_50_added_recent", "freeze2_replay_added",
                       "freeze8_replay_added", "freeze16_replay_added", "multitask_long")
 # `freezeN_replay_added`: replay on top, and the embeddings and the bottom N of SmolLM2's 30 decoder layers frozen
-FREEZE_METHOD = re.compile(r"freeze(\d+)_(.+)")
+FREEZE_METHOD = re.compile(r"freeze(\d+)_replay_added")
 MERGE_BUDGET = 2.0  # points: the issue's target for general knowledge, so not a tuned setting
 
 
@@ -63,9 +63,9 @@ def method_stage(method: str, index: int, tasks: list[str], setting: dict) -> di
             replay["replay"]["weights"] = {name: place + 1 for place, name in enumerate(earlier)}
         return replay
     frozen = FREEZE_METHOD.fullmatch(method)
-    if frozen:  # spurious forgetting (Zheng et al. 2025): the bottom layers kept, with the rest of the method
-        rest = method_stage(frozen[2].replace("replay_added", "replay_50_added"), index, tasks, setting)
-        return {"guard": {"method": "freeze", "layers": int(frozen[1])}, **rest}
+    if frozen:  # spurious forgetting (Zheng et al. 2025): the bottom layers kept, under replay on top
+        replay = method_stage("replay_50_added", index, tasks, setting)
+        return {"guard": {"method": "freeze", "layers": int(frozen[1])}, **replay}
     if method == "ssr_replay_added":  # the on-top share half old rows, half answered by the stage's start (SSR)
         if not earlier:
             return {}
