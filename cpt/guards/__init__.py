@@ -36,7 +36,7 @@ def make_guard(ctx, tokenizer, load_model):
     if spec.method == "freeze":
         from cpt.guards.freeze import FreezeGuard
 
-        return FreezeGuard(spec)
+        return FreezeGuard(spec, ctx.spec.name)
     from cpt.guards.kl_anchor import KLAnchorGuard
 
     return KLAnchorGuard(spec, lambda: load_model(ctx, ctx.input_model))  # loaded only for the kl distance

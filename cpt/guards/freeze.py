@@ -24,28 +24,29 @@ from cpt.guards.config import FreezeSpec
 log = logging.getLogger(__name__)
 
 
-def decoder_layers(model) -> nn.ModuleList:
+def decoder_layers(model, stage: str) -> nn.ModuleList:
     """The model's stack of decoder layers: the ModuleList as long as `config.num_hidden_layers`
     (`model.model.layers` on Llama-type models; found by length so other families work too)."""
     count = getattr(model.config, "num_hidden_layers", None)
     for module in model.modules():
         if isinstance(module, nn.ModuleList) and len(module) == count:
             return module
-    raise UserError(f"guard: freeze found no stack of {count} decoder layers in {type(model).__name__}; "
-                    "use another guard for this model")
+    raise UserError(f"stage {stage}: guard: freeze found no stack of {count} decoder layers in "
+                    f"{type(model).__name__}; use another guard for this model")
 
 
 class FreezeGuard(Guard):
     name = "freeze"
 
-    def __init__(self, spec: FreezeSpec):
+    def __init__(self, spec: FreezeSpec, stage: str):
         self.spec = spec
+        self.stage = stage  # named in a refusal
 
     def prepare_model(self, model):
-        layers = decoder_layers(model)
+        layers = decoder_layers(model, self.stage)
         if self.spec.layers >= len(layers):
-            raise UserError(f"guard.layers: {self.spec.layers} would freeze every one of the model's {len(layers)} "
-                            f"decoder layers; give at most {len(layers) - 1}")
+            raise UserError(f"stage {self.stage}: guard.layers: {self.spec.layers} would freeze every one of the "
+                            f"model's {len(layers)} decoder layers; give at most {len(layers) - 1}")
         frozen: list[nn.Module] = list(layers[:self.spec.layers])
         if self.spec.embeddings:
             # Under gradient checkpointing transformers makes the embeddings' output require a gradient itself

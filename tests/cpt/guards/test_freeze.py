@@ -36,7 +36,7 @@ def _moved(model, start: dict[str, torch.Tensor]) -> set[str]:
 
 @pytest.mark.parametrize("checkpointing", [False, True])
 def test_frozen_part_stays_and_the_rest_trains(toy_model, checkpointing):
-    model = FreezeGuard(FreezeSpec(method="freeze", layers=2)).prepare_model(toy_model)
+    model = FreezeGuard(FreezeSpec(method="freeze", layers=2), "b").prepare_model(toy_model)
     if checkpointing:  # what the Trainer does at train() with gradient_checkpointing: true
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": True})
     start = {name: p.detach().clone() for name, p in model.named_parameters()}
@@ -49,7 +49,7 @@ def test_frozen_part_stays_and_the_rest_trains(toy_model, checkpointing):
 
 
 def test_embeddings_can_train(toy_model):
-    model = FreezeGuard(FreezeSpec(method="freeze", layers=1, embeddings=False)).prepare_model(toy_model)
+    model = FreezeGuard(FreezeSpec(method="freeze", layers=1, embeddings=False), "b").prepare_model(toy_model)
     start = {name: p.detach().clone() for name, p in model.named_parameters()}
     _train(model)
     moved = _moved(model, start)
@@ -58,9 +58,9 @@ def test_embeddings_can_train(toy_model):
 
 
 def test_freezing_every_layer_is_refused_with_the_key(toy_model):
-    with pytest.raises(UserError, match=r"guard.layers: 4 would freeze every one of the model's 4 decoder layers; "
-                                        r"give at most 3"):
-        FreezeGuard(FreezeSpec(method="freeze", layers=4)).prepare_model(toy_model)
+    with pytest.raises(UserError, match=r"stage b: guard.layers: 4 would freeze every one of the model's 4 decoder "
+                                        r"layers; give at most 3"):
+        FreezeGuard(FreezeSpec(method="freeze", layers=4), "b").prepare_model(toy_model)
 
 
 @pytest.mark.slow
