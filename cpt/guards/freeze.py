@@ -54,8 +54,9 @@ class FreezeGuard(Guard):
             frozen.append(model.get_input_embeddings())
         for module in frozen:
             module.requires_grad_(False)
-        trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-        total = sum(p.numel() for p in model.parameters())
+        # Under ZeRO-3 the model is loaded partitioned: a weight's numel() is 0 here, its size is ds_numel.
+        sizes = [(getattr(p, "ds_numel", p.numel()), p.requires_grad) for p in model.parameters()]
+        trainable, total = sum(n for n, grad in sizes if grad), sum(n for n, _ in sizes)
         log.info("guard freeze: decoder layers 0-%d%s frozen; %.1f%% of the weights train",
                  self.spec.layers - 1, " and the input embeddings" if self.spec.embeddings else "",
                  100 * trainable / total)
