@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import re
 
+# `freezeN_replay_added`: replay on top, and the embeddings and the bottom N of SmolLM2's 30 decoder layers frozen
+FREEZE_VARIANTS = tuple(f"freeze{layers}_replay_added" for layers in (2, 8, 16))
+FREEZE_METHOD = re.compile(r"freeze(\d+)_replay_added")
 METHODS = ("naive", "lora", "olora", "osf", "osf_adaptive", "replay", "kl_anchor", "multitask")
 # Variants tried on SmolLM2 after the defaults (run them with --methods; a --workdir reuses finished runs).
 VARIANTS = ("replay_30", "replay_50", "replay_70", "olora_replay", "kl_anchor_01", "osf_grow", "osf_updates",
             "merge", "merge_replay", "ssr", "ssr_replay", "ssr_replay_lr2", "replay_lr2", "olora_all_replay",
             "olora_all_ssr_replay", "olora_all_l005_replay", "replay_balanced", "replay_50_added",
-            "ssr_replay_added", "replay_50_added_recent", "freeze2_replay_added", "freeze8_replay_added",
-            "freeze16_replay_added",
-            "multitask_long", "rl", "rl_sft")
+            "ssr_replay_added", "replay_50_added_recent", *FREEZE_VARIANTS, "multitask_long", "rl", "rl_sft")
 # Every linear layer of a Llama-type block: sequential LoRA over these learned sorting on SmolLM2 (82%) where O-LoRA
 # over the paper's q/v did not (6%), so the O-LoRA variants that ask for more capacity adapt all of them.
 ALL_LINEAR = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
@@ -27,10 +28,8 @@ REPLAY_SHARES = {"replay": 0.2, "replay_30": 0.3, "replay_50": 0.5, "replay_70":
 # upper bound at the same total steps.
 ADDED_REPLAY_SHARE = REPLAY_SHARES["replay_50"]  # replay_50_added is replay_50 with the steps raised
 # The methods whose stages after the first run 1 / (1 - ADDED_REPLAY_SHARE) times the steps (stage_steps).
-ADDED_STEP_METHODS = ("replay_50_added", "ssr_replay_added", "replay_50_added_recent", "freeze2_replay_added",
-                      "freeze8_replay_added", "freeze16_replay_added", "multitask_long")
-# `freezeN_replay_added`: replay on top, and the embeddings and the bottom N of SmolLM2's 30 decoder layers frozen
-FREEZE_METHOD = re.compile(r"freeze(\d+)_replay_added")
+ADDED_STEP_METHODS = ("replay_50_added", "ssr_replay_added", "replay_50_added_recent", *FREEZE_VARIANTS,
+                      "multitask_long")
 MERGE_BUDGET = 2.0  # points: the issue's target for general knowledge, so not a tuned setting
 
 

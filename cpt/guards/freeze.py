@@ -25,14 +25,12 @@ log = logging.getLogger(__name__)
 
 
 def decoder_layers(model, stage: str) -> nn.ModuleList:
-    """The model's stack of decoder layers: the ModuleList as long as `config.num_hidden_layers`
-    (`model.model.layers` on Llama-type models; found by length so other families work too)."""
-    count = getattr(model.config, "num_hidden_layers", None)
-    for module in model.modules():
-        if isinstance(module, nn.ModuleList) and len(module) == count:
-            return module
-    raise UserError(f"stage {stage}: guard: freeze found no stack of {count} decoder layers in "
-                    f"{type(model).__name__}; use another guard for this model")
+    """The model's stack of decoder layers, `model.get_decoder().layers` (as guards/osf_ranks.py reads it)."""
+    layers = getattr(model.get_decoder(), "layers", None)
+    if not isinstance(layers, nn.ModuleList):
+        raise UserError(f"stage {stage}: guard: freeze found no decoder layers in {type(model).__name__} "
+                        "(model.get_decoder().layers); use another guard for this model")
+    return layers
 
 
 class FreezeGuard(Guard):
