@@ -7,6 +7,7 @@ Face folder; a local folder must hold a config.json; anything else is passed on 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from cpt.data.encoding import decode_utf8
@@ -14,8 +15,9 @@ from cpt.errors import UserError, as_user_error
 from cpt.pretrained import ensure_named_model, import_gguf, is_gguf_name, lookup
 from cpt.pretrained.cache import read_marker
 from cpt.pretrained.gguf_file import check_gguf_header
+from cpt.pretrained.named import named_model_home
 from cpt.recipe.schema import TOY_MODEL, ModelSpec
-from cpt.toy import ensure_toy
+from cpt.toy import ensure_toy, toy_root
 
 
 def resolve_base_model(spec: ModelSpec) -> str:
@@ -73,6 +75,23 @@ def base_identity(spec: ModelSpec, resolved: str) -> dict:
         files = sorted(p for p in folder.iterdir() if p.name == "config.json" or p.suffix == ".safetensors")
         identity["files"] = [(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in files]
     return identity
+
+
+def base_config_if_present(spec: ModelSpec) -> dict | None:
+    """The base model's config.json when its folder is already on disk (the toy once built, a named model once
+    imported, a local folder); None otherwise, since preflight builds, fetches and imports nothing."""
+    name = spec.name_or_path
+    if name == TOY_MODEL:
+        folder = toy_root() / "model"
+    elif not Path(name).expanduser().exists() and lookup(name):
+        folder = named_model_home(lookup(name)) / "model"
+    else:
+        folder = Path(name).expanduser()
+    try:
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):  # absent or unreadable: loading the model reports it, naming the folder
+        return None
+    return config if isinstance(config, dict) else None
 
 
 def check_model_spec(spec: ModelSpec) -> None:

@@ -21,6 +21,7 @@ from pydantic import Field, model_validator
 
 from cpt.core.recipe_base import StrictModel
 from cpt.data.earlier import EarlierDataSpec
+from cpt.errors import UserError
 
 GUARD_METHODS = ("olora", "osf", "kl_anchor", "freeze")
 ADAPTER_GUARDS = ("olora", "osf")  # guards that wrap the model in a PEFT adapter (so no `peft:` beside them)
@@ -117,6 +118,13 @@ class FreezeSpec(StrictModel):
     # No default: how many of a model's layers to keep is the recipe's choice (SmolLM2-135M has 30, a 7B 32).
     layers: int = Field(gt=0, description="bottom decoder layers kept as they are")
     embeddings: bool = Field(True, description="keep the input embeddings (and a head tied to them) too")
+
+    def check_depth(self, decoder_layers: int, stage: str) -> None:
+        """Refuse a count that would freeze every decoder layer (nothing above the frozen part would train).
+        Called by preflight from the base model's config.json when it is on disk, and by the guard on the model."""
+        if self.layers >= decoder_layers:
+            raise UserError(f"stage {stage}: guard.layers: {self.layers} would freeze every one of the model's "
+                            f"{decoder_layers} decoder layers; give at most {decoder_layers - 1}")
 
 
 GuardSpec = Annotated[OLoRASpec | OSFSpec | KLAnchorSpec | FreezeSpec, Field(discriminator="method")]

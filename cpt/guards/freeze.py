@@ -42,9 +42,7 @@ class FreezeGuard(Guard):
 
     def prepare_model(self, model):
         layers = decoder_layers(model, self.stage)
-        if self.spec.layers >= len(layers):
-            raise UserError(f"stage {self.stage}: guard.layers: {self.spec.layers} would freeze every one of the "
-                            f"model's {len(layers)} decoder layers; give at most {len(layers) - 1}")
+        self.spec.check_depth(len(layers), self.stage)
         frozen: list[nn.Module] = list(layers[:self.spec.layers])
         if self.spec.embeddings:
             # Under gradient checkpointing transformers makes the embeddings' output require a gradient itself

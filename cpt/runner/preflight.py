@@ -11,7 +11,7 @@ from cpt.core.storage import check_output_dir
 from cpt.data.rows import EVAL_SHAPES, check_source
 from cpt.errors import UserError
 from cpt.guards.support import Launch, launch_of, launch_refusals
-from cpt.models import check_model_spec
+from cpt.models import base_config_if_present, check_model_spec
 from cpt.recipe.schema import Recipe
 from cpt.stages.rehearsal_config import PROMPT_ROW_SHAPES
 
@@ -21,6 +21,7 @@ def preflight(recipe: Recipe) -> None:
     check_model_spec(recipe.model)
     check_output_dir(Path(recipe.run.output_dir))
     launch, checked = launch_of(recipe), set()
+    _check_freeze_depth(recipe)
     for stage in recipe.stages:
         for source, shapes in stage_sources(stage):
             if (source.model_dump_json(), shapes) not in checked:  # a file many stages train on is read once
@@ -34,6 +35,17 @@ def preflight(recipe: Recipe) -> None:
         from cpt.runner.evaluation import check_eval_spec  # imports lm-eval: only when there is an eval
 
         check_eval_spec(recipe.eval, _local_base(recipe) if recipe.eval.base else [])
+
+
+def _check_freeze_depth(recipe: Recipe) -> None:
+    """A freeze guard's `layers` against the base model's layer count, when its config is on disk (otherwise the
+    guard checks it on the loaded model, at the stage's start)."""
+    freezes = [stage for stage in recipe.stages if stage.guard is not None and stage.guard.method == "freeze"]
+    config = base_config_if_present(recipe.model) if freezes else None
+    depth = (config or {}).get("num_hidden_layers")
+    if isinstance(depth, int):
+        for stage in freezes:
+            stage.guard.check_depth(depth, stage.name)
 
 
 def _local_base(recipe: Recipe) -> list[Path]:
