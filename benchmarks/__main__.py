@@ -1,6 +1,6 @@
 """Run every benchmark, then write one summary JSON and docs/benchmarks.md.
 
-    python -m benchmarks                              # quick mode: sized for a 2-core CPU machine (about 50 min)
+    python -m benchmarks                              # quick mode: sized for a 2-core CPU machine (over an hour)
     python -m benchmarks --mode full                  # larger settings, meant for a GPU machine
     python -m benchmarks --only stage_throughput scaling
     python -m benchmarks --skip forgetting mixing     # the quality benchmarks take the longest
@@ -32,6 +32,8 @@ REPO = Path(__file__).resolve().parents[1]
 BENCHMARKS = {
     "stage_throughput": ("training tokens/s of cpt, sft, dpo, grpo: ours vs plain TRL and vs TRL's defaults; MFU",
                          "stage_throughput.json"),
+    "guard_cost": ("training tokens/s of an sft stage with each guard (freeze, O-LoRA, OSF, KL anchor) vs none",
+                   "guard_cost.json"),
     "scaling": ("step time and memory against model size and sequence length", "scaling.json"),
     "grpo_step": ("GRPO step split; hf rollout tokens/s with batching and the KV cache; vLLM where present",
                   "grpo_step.json"),
