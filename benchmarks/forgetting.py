@@ -48,7 +48,7 @@ import tempfile
 from pathlib import Path
 
 from common import add_common_args, machine, parse_with_mode, run_recipe_dict, write_result
-from forgetting_methods import METHODS, VARIANTS, method_stage, stage_steps
+from forgetting_methods import METHODS, VARIANTS, method_stage, scaled_rate, stage_steps
 from forgetting_summary import (
     aggregate,
     base_scores,
@@ -162,6 +162,8 @@ def recipe_for(method: str, base: str, seed: int, steps: int, setting: dict, wor
         raise ValueError("rl_sft starts from rl's warm-up models: use rl_sft_recipes")
     tasks = ordered_tasks(setting, order)
     stages = []
+    run = run_name(method, seed, order)
+    method, setting = scaled_rate(method, setting)
     if method in ("multitask", "multitask_long"):
         total = sum(stage_steps(method, i, steps) for i in range(len(tasks)))
         train = {**setting["train"], "max_steps": total, "save_steps": total}
@@ -180,7 +182,7 @@ def recipe_for(method: str, base: str, seed: int, steps: int, setting: dict, wor
         stage["train"].update(LOGGING)
     trained = (tasks if method.startswith("multitask")
                else [{"name": t, "trained_in": f"t{i}_{t}"} for i, t in enumerate(tasks)])
-    return {"run": {"name": run_name(method, seed, order), "output_dir": str(workdir), "seed": seed},
+    return {"run": {"name": run, "output_dir": str(workdir), "seed": seed},
             "model": {"name_or_path": base}, "stages": stages, "eval": eval_spec(setting, trained, evaluate_base)}
 
 

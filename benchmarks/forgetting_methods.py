@@ -17,7 +17,8 @@ METHODS = ("naive", "lora", "olora", "osf", "osf_adaptive", "replay", "kl_anchor
 VARIANTS = ("replay_30", "replay_50", "replay_70", "olora_replay", "kl_anchor_01", "osf_grow", "osf_updates",
             "merge", "merge_replay", "ssr", "ssr_replay", "ssr_replay_lr2", "replay_lr2", "olora_all_replay",
             "olora_all_ssr_replay", "olora_all_l005_replay", "replay_balanced", "replay_50_added",
-            "ssr_replay_added", "replay_50_added_recent", *FREEZE_VARIANTS, "multitask_long", "rl", "rl_sft")
+            "ssr_replay_added", "replay_50_added_recent", *FREEZE_VARIANTS, "multitask_long", "freeze2_replay_added_lr2",
+            "multitask_long_lr2", "rl", "rl_sft")
 # Every linear layer of a Llama-type block: sequential LoRA over these learned sorting on SmolLM2 (82%) where O-LoRA
 # over the paper's q/v did not (6%), so the O-LoRA variants that ask for more capacity adapt all of them.
 ALL_LINEAR = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
@@ -75,9 +76,6 @@ def method_stage(method: str, index: int, tasks: list[str], setting: dict) -> di
         return {"replay": {"stages": earlier, "ratio": index / (index + 1)}} if earlier else {}
     if method == "olora_replay":
         return {**method_stage("olora", index, tasks, setting), **method_stage("replay", index, tasks, setting)}
-    if method.endswith("_lr2"):  # twice the setting's rate: rehearsal rows take a share of each stage's steps
-        return {**method_stage(method.removesuffix("_lr2"), index, tasks, setting),
-                "train": {"learning_rate": 2 * setting["train"]["learning_rate"]}}
     if method.startswith("olora_all"):  # O-LoRA on every linear layer, with replay (and SSR)
         # Over all 7 matrices per layer the paper's lambda1 0.5 makes the orthogonality term hundreds of times the task loss
         # (docs/forgetting.md); l005 tries 0.05
@@ -96,6 +94,15 @@ def method_stage(method: str, index: int, tasks: list[str], setting: dict) -> di
     if method in ("kl_anchor", "kl_anchor_01"):
         return {"guard": {"method": "kl_anchor", "weight": 0.1 if method == "kl_anchor_01" else 1.0}}
     return {}
+
+
+def scaled_rate(method: str, setting: dict) -> tuple[str, dict]:
+    """`<method>_lr2`: the method at twice the setting's learning rate (every stage, the multi-task bound's too), as
+    (method, setting); any other method as it is."""
+    if not method.endswith("_lr2"):
+        return method, setting
+    train = {**setting["train"], "learning_rate": 2 * setting["train"]["learning_rate"]}
+    return method.removesuffix("_lr2"), {**setting, "train": train}
 
 
 def stage_steps(method: str, index: int, steps: int) -> int:

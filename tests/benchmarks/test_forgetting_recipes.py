@@ -52,7 +52,7 @@ def test_balanced_replay_gives_every_task_seen_an_equal_share(tmp_path):
 
 
 @pytest.mark.parametrize("method", ["replay_50_added", "ssr_replay_added", "replay_50_added_recent",
-                                    "freeze2_replay_added"])
+                                    "freeze2_replay_added", "freeze2_replay_added_lr2"])
 def test_added_replay_keeps_every_new_row_and_multitask_long_matches_its_steps(method, tmp_path):
     """replay_50_added and ssr_replay_added: the stage's own rows as naive training has them (steps x (1 - the
     shares of replayed and rehearsed rows) = steps), the other rows on top; multitask_long trains as many steps in
@@ -70,6 +70,19 @@ def test_added_replay_keeps_every_new_row_and_multitask_long_matches_its_steps(m
     assert added[0]["train"]["max_steps"] < added[1]["train"]["max_steps"]
     (long,) = recipe_for("multitask_long", "base-model", 0, steps, setting, tmp_path, True)["stages"]
     assert long["train"]["max_steps"] == sum(stage["train"]["max_steps"] for stage in added) == 350
+
+
+@pytest.mark.parametrize("method", ["freeze2_replay_added", "multitask_long"])
+def test_lr2_is_the_same_recipe_at_twice_the_rate(method, tmp_path):
+    """`<method>_lr2`: every stage of the method (the multi-task bound's one stage too) at twice the setting's
+    rate, and nothing else changed."""
+    setting = SETTINGS["smollm2"]
+    plain = recipe_for(method, "base-model", 0, 50, setting, tmp_path, True)
+    doubled = recipe_for(f"{method}_lr2", "base-model", 0, 50, setting, tmp_path, True)
+    assert doubled["run"]["name"] == f"{method}_lr2-s0" != plain["run"]["name"]
+    for fast, slow in zip(doubled["stages"], plain["stages"], strict=True):
+        assert fast["train"].pop("learning_rate") == 2 * slow["train"].pop("learning_rate") == 2e-4
+        assert fast == slow
 
 
 def test_recent_replay_weights_each_earlier_task_by_its_place(tmp_path):
