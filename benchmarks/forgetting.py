@@ -11,8 +11,9 @@ each stage's rows from the earlier stages' data), a KL anchor, and multi-task tr
 once (one stage, as many steps as the sequence; the usual upper bound). Variants (--methods): OSF over the
 sequence (a growing preserved share, or clear of earlier updates), the merge guard (budget 2 points, alone
 and with replay), self-synthesized rehearsal (the starting model answers earlier stages' prompts, 25%),
-O-LoRA over every linear layer with replay (`olora_all_*`), twice the learning rate (`*_lr2`), larger replay
-shares (`replay_30`, `replay_50`, `replay_70`; `replay_balanced`: every task seen so far an equal share of each stage;
+O-LoRA over every linear layer with replay (`olora_all_*`), twice or half the learning rate on every stage (the
+multi-task bound's too: `*_lr2`, `*_lr05`), larger replay shares (`replay_30`, `replay_50`, `replay_70`;
+`replay_balanced`: every task seen so far an equal share of each stage;
 `replay_50_added`: the replayed rows on top of the stage's own, so a stage with replay runs twice the steps;
 `replay_50_added_recent`: the same, each earlier task's part of the replayed rows weighted by its place, 1, 2, 3;
 `ssr_replay_added`: the same steps, the on-top half split between replay and self-synthesized rehearsal;

@@ -17,8 +17,9 @@ METHODS = ("naive", "lora", "olora", "osf", "osf_adaptive", "replay", "kl_anchor
 VARIANTS = ("replay_30", "replay_50", "replay_70", "olora_replay", "kl_anchor_01", "osf_grow", "osf_updates",
             "merge", "merge_replay", "ssr", "ssr_replay", "ssr_replay_lr2", "replay_lr2", "olora_all_replay",
             "olora_all_ssr_replay", "olora_all_l005_replay", "replay_balanced", "replay_50_added",
-            "ssr_replay_added", "replay_50_added_recent", *FREEZE_VARIANTS, "multitask_long", "freeze2_replay_added_lr2",
-            "multitask_long_lr2", "rl", "rl_sft")
+            "ssr_replay_added", "replay_50_added_recent", *FREEZE_VARIANTS, "multitask_long",
+            *(f"{method}{suffix}" for suffix in ("_lr2", "_lr05") for method in ("freeze2_replay_added", "multitask_long")),
+            "rl", "rl_sft")
 # Every linear layer of a Llama-type block: sequential LoRA over these learned sorting on SmolLM2 (82%) where O-LoRA
 # over the paper's q/v did not (6%), so the O-LoRA variants that ask for more capacity adapt all of them.
 ALL_LINEAR = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
@@ -96,13 +97,17 @@ def method_stage(method: str, index: int, tasks: list[str], setting: dict) -> di
     return {}
 
 
+RATE_SUFFIXES = {"_lr2": 2.0, "_lr05": 0.5}  # `<method>_lr2`: twice the setting's learning rate; `_lr05`: half
+
+
 def scaled_rate(method: str, setting: dict) -> tuple[str, dict]:
-    """`<method>_lr2`: the method at twice the setting's learning rate (every stage, the multi-task bound's too), as
-    (method, setting); any other method as it is."""
-    if not method.endswith("_lr2"):
-        return method, setting
-    train = {**setting["train"], "learning_rate": 2 * setting["train"]["learning_rate"]}
-    return method.removesuffix("_lr2"), {**setting, "train": train}
+    """`<method>_lr2` / `<method>_lr05`: the method at twice / half the setting's learning rate (every stage, the
+    multi-task bound's too), as (method, setting); any other method as it is."""
+    for suffix, factor in RATE_SUFFIXES.items():
+        if method.endswith(suffix):
+            train = {**setting["train"], "learning_rate": factor * setting["train"]["learning_rate"]}
+            return method.removesuffix(suffix), {**setting, "train": train}
+    return method, setting
 
 
 def stage_steps(method: str, index: int, steps: int) -> int:

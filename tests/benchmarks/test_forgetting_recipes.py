@@ -73,16 +73,17 @@ def test_added_replay_keeps_every_new_row_and_multitask_long_matches_its_steps(m
 
 
 @pytest.mark.parametrize("method", ["freeze2_replay_added", "multitask_long"])
-def test_lr2_is_the_same_recipe_at_twice_the_rate(method, tmp_path):
-    """`<method>_lr2`: every stage of the method (the multi-task bound's one stage too) at twice the setting's
-    rate, and nothing else changed."""
+@pytest.mark.parametrize("suffix, rate", [("_lr2", 2e-4), ("_lr05", 5e-5)])
+def test_a_rate_suffix_is_the_same_recipe_at_that_rate(method, suffix, rate, tmp_path):
+    """`<method>_lr2` / `_lr05`: every stage of the method (the multi-task bound's one stage too) at twice / half
+    the setting's rate of 1e-4, and nothing else changed."""
     setting = SETTINGS["smollm2"]
     plain = recipe_for(method, "base-model", 0, 50, setting, tmp_path, True)
-    doubled = recipe_for(f"{method}_lr2", "base-model", 0, 50, setting, tmp_path, True)
-    assert doubled["run"]["name"] == f"{method}_lr2-s0" != plain["run"]["name"]
-    for fast, slow in zip(doubled["stages"], plain["stages"], strict=True):
-        assert fast["train"].pop("learning_rate") == 2 * slow["train"].pop("learning_rate") == 2e-4
-        assert fast == slow
+    scaled = recipe_for(f"{method}{suffix}", "base-model", 0, 50, setting, tmp_path, True)
+    assert scaled["run"]["name"] == f"{method}{suffix}-s0" != plain["run"]["name"]
+    for changed, unchanged in zip(scaled["stages"], plain["stages"], strict=True):
+        assert changed["train"].pop("learning_rate") == rate and unchanged["train"].pop("learning_rate") == 1e-4
+        assert changed == unchanged
 
 
 def test_recent_replay_weights_each_earlier_task_by_its_place(tmp_path):
