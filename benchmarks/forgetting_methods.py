@@ -35,9 +35,33 @@ ADDED_STEP_METHODS = ("replay_50_added", "ssr_replay_added", "replay_50_added_re
 MERGE_BUDGET = 2.0  # points: the issue's target for general knowledge, so not a tuned setting
 
 
+# Methods that are two others on the same stage: a guard and a data mix.
+PAIRS = {"olora_replay": ("olora", "replay"), "merge_replay": ("merge", "replay"), "ssr_replay": ("ssr", "replay")}
+
+
 def method_stage(method: str, index: int, tasks: list[str], setting: dict) -> dict:
     """What `method` adds to the stage that trains tasks[index]."""
     earlier = [f"t{i}_{t}" for i, t in enumerate(tasks[:index])]
+    if method in PAIRS:
+        first, second = PAIRS[method]
+        return {**method_stage(first, index, tasks, setting), **method_stage(second, index, tasks, setting)}
+    frozen = FREEZE_METHOD.fullmatch(method)
+    if frozen:  # spurious forgetting (Zheng et al. 2025): the bottom layers kept, under replay on top
+        return {"guard": {"method": "freeze", "layers": int(frozen[1])}, **data_mix("replay_50_added", index, earlier)}
+    if method.startswith("olora_all"):  # O-LoRA on every linear layer, with replay (and SSR)
+        # Over all 7 matrices per layer the paper's lambda1 0.5 makes the orthogonality term hundreds of times the task loss
+        # (docs/forgetting.md); l005 tries 0.05
+        weight = {"lambda1": 0.05} if method.startswith("olora_all_l005") else {}
+        guard = {"guard": {"method": "olora", "target_modules": ALL_LINEAR, **weight},
+                 "train": {"learning_rate": setting["adapter_lr"]}}
+        rest = method.removeprefix("olora_all_").removeprefix("l005_")
+        return {**guard, **method_stage(rest, index, tasks, setting)}
+    guard = model_guard(method, earlier, setting)
+    return guard if guard is not None else data_mix(method, index, earlier)
+
+
+def model_guard(method: str, earlier: list[str], setting: dict) -> dict | None:
+    """The adapter, guard or merge `method` puts on every stage; None for a method that is a data mix or naive."""
     adapter_lr = {"learning_rate": setting["adapter_lr"]}
     if method == "lora":
         return {"peft": {"r": 8, "alpha": 32}, "train": adapter_lr}
@@ -50,50 +74,36 @@ def method_stage(method: str, index: int, tasks: list[str], setting: dict) -> di
     if method == "osf_updates":  # OSF 0.5, and each stage clear of the earlier stages' update directions
         return {"guard": {"method": "osf", "preserved": 0.5, "preserve_updates": True}}
     if method == "osf_adaptive":
-        guard = {"method": "osf", "adaptive": {"stages": earlier}} if earlier else {"method": "osf"}
-        return {"guard": guard}
+        return {"guard": {"method": "osf", "adaptive": {"stages": earlier}} if earlier else {"method": "osf"}}
+    if method in ("kl_anchor", "kl_anchor_01"):
+        return {"guard": {"method": "kl_anchor", "weight": 0.1 if method == "kl_anchor_01" else 1.0}}
+    if method == "merge":
+        return {"merge": {"budget": MERGE_BUDGET}}
+    return None
+
+
+def data_mix(method: str, index: int, earlier: list[str]) -> dict:
+    """The replayed and rehearsed rows `method` adds to the stage that trains task `index` (none on the first)."""
+    if not earlier:
+        return {}
     if method in REPLAY_SHARES:
-        return {"replay": {"stages": earlier, "ratio": REPLAY_SHARES[method]}} if earlier else {}
+        return {"replay": {"stages": earlier, "ratio": REPLAY_SHARES[method]}}
     if method == "replay_50_added":
-        return method_stage("replay_50", index, tasks, setting)
+        return data_mix("replay_50", index, earlier)
     if method == "replay_50_added_recent":  # the same share, each earlier task weighted by its place: 1, 2, 3
         # Replay on top lost most on the task learned last before the stage (a sixth of each batch in the fourth
         # stage) and least on the first, replayed in every stage since (docs/forgetting.md).
-        replay = method_stage("replay_50", index, tasks, setting)
-        if replay:
-            replay["replay"]["weights"] = {name: place + 1 for place, name in enumerate(earlier)}
+        replay = data_mix("replay_50", index, earlier)
+        replay["replay"]["weights"] = {name: place + 1 for place, name in enumerate(earlier)}
         return replay
-    frozen = FREEZE_METHOD.fullmatch(method)
-    if frozen:  # spurious forgetting (Zheng et al. 2025): the bottom layers kept, under replay on top
-        replay = method_stage("replay_50_added", index, tasks, setting)
-        return {"guard": {"method": "freeze", "layers": int(frozen[1])}, **replay}
     if method == "ssr_replay_added":  # the on-top share half old rows, half answered by the stage's start (SSR)
-        if not earlier:
-            return {}
         half = ADDED_REPLAY_SHARE / 2
         return {"replay": {"stages": earlier, "ratio": half},
                 "rehearsal": {"prompts": {"stages": earlier}, "rows": 64, "ratio": half}}
     if method == "replay_balanced":  # every task seen so far gets an equal share of the stage's rows
-        return {"replay": {"stages": earlier, "ratio": index / (index + 1)}} if earlier else {}
-    if method == "olora_replay":
-        return {**method_stage("olora", index, tasks, setting), **method_stage("replay", index, tasks, setting)}
-    if method.startswith("olora_all"):  # O-LoRA on every linear layer, with replay (and SSR)
-        # Over all 7 matrices per layer the paper's lambda1 0.5 makes the orthogonality term hundreds of times the task loss
-        # (docs/forgetting.md); l005 tries 0.05
-        weight = {"lambda1": 0.05} if method.startswith("olora_all_l005") else {}
-        guard = {"guard": {"method": "olora", "target_modules": ALL_LINEAR, **weight}, "train": adapter_lr}
-        rest = method.removeprefix("olora_all_").removeprefix("l005_")
-        return {**guard, **method_stage(rest, index, tasks, setting)}
-    if method == "merge":
-        return {"merge": {"budget": MERGE_BUDGET}}
-    if method == "merge_replay":
-        return {**method_stage("merge", index, tasks, setting), **method_stage("replay", index, tasks, setting)}
+        return {"replay": {"stages": earlier, "ratio": index / (index + 1)}}
     if method == "ssr":  # the old data is gone: the starting model answers the earlier stages' prompts itself
-        return {"rehearsal": {"prompts": {"stages": earlier}, "rows": 64, "ratio": 0.25}} if earlier else {}
-    if method == "ssr_replay":
-        return {**method_stage("ssr", index, tasks, setting), **method_stage("replay", index, tasks, setting)}
-    if method in ("kl_anchor", "kl_anchor_01"):
-        return {"guard": {"method": "kl_anchor", "weight": 0.1 if method == "kl_anchor_01" else 1.0}}
+        return {"rehearsal": {"prompts": {"stages": earlier}, "rows": 64, "ratio": 0.25}}
     return {}
 
 
