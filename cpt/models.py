@@ -77,16 +77,23 @@ def base_identity(spec: ModelSpec, resolved: str) -> dict:
     return identity
 
 
-def base_config_if_present(spec: ModelSpec) -> dict | None:
-    """The base model's config.json when its folder is already on disk (the toy once built, a named model once
-    imported, a local folder); None otherwise, since preflight builds, fetches and imports nothing."""
+def base_folder_if_present(spec: ModelSpec) -> Path | None:
+    """The base model's folder when it is already on disk: the toy once built, or a local folder (`cpt plan` and
+    preflight build and fetch nothing)."""
     name = spec.name_or_path
-    if name == TOY_MODEL:
-        folder = toy_root() / "model"
-    elif not Path(name).expanduser().exists() and lookup(name):
-        folder = named_model_home(lookup(name)) / "model"
-    else:
-        folder = Path(name).expanduser()
+    folder = toy_root() / "model" if name == TOY_MODEL else Path(name).expanduser()
+    return folder if folder.is_dir() else None
+
+
+def base_config_if_present(spec: ModelSpec) -> dict | None:
+    """The base model's config.json when its folder is already on disk (base_folder_if_present, or a named model
+    once imported); None otherwise."""
+    folder = base_folder_if_present(spec)
+    named = lookup(spec.name_or_path) if folder is None else None
+    if named is not None:
+        folder = named_model_home(named) / "model"
+    if folder is None:
+        return None
     try:
         config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):  # absent or unreadable: loading the model reports it, naming the folder

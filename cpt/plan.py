@@ -6,15 +6,13 @@ For each stage: its kind, data, the model it starts from, where it writes, its r
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from cpt.core.layout import RunLayout
 from cpt.core.manifest import DONE, RUNNING, Manifest
 from cpt.core.precision import choose_precision, count_parameters
 from cpt.guards.travelling import read_osf_record
-from cpt.recipe.schema import TOY_MODEL, Recipe
+from cpt.models import base_folder_if_present
+from cpt.recipe.schema import Recipe
 from cpt.runner.preflight import stage_sources
-from cpt.toy import toy_root
 
 
 def describe_plan(recipe: Recipe) -> str:
@@ -24,8 +22,9 @@ def describe_plan(recipe: Recipe) -> str:
     manifest = Manifest.load(run_dir)
     lines = [f"run {recipe.run.name} -> {run_dir}", f"base model: {recipe.model.name_or_path}", _launch_line(recipe)]
     previous = f"base ({recipe.model.name_or_path})"
-    base_params = count_parameters(_base_folder_if_present(recipe))
-    osf_before = len(read_osf_record(_base_folder_if_present(recipe)))  # OSF stages the base went through
+    base_folder = base_folder_if_present(recipe.model)
+    base_params = count_parameters(base_folder)
+    osf_before = len(read_osf_record(base_folder))  # OSF stages the base went through
     for index, stage in enumerate(recipe.stages):
         output = run.stage(stage.name).model
         data = ", ".join(src.describe() for src, _ in stage_sources(stage))
@@ -50,13 +49,6 @@ def describe_plan(recipe: Recipe) -> str:
             f"each stage: {names}; then the report in {run.report}"
         )
     return "\n".join(lines)
-
-
-def _base_folder_if_present(recipe: Recipe) -> Path | None:
-    """The base model's folder when it is already on disk (plan builds and imports nothing)."""
-    name = recipe.model.name_or_path
-    folder = toy_root() / "model" if name == TOY_MODEL else Path(name).expanduser()
-    return folder if folder.is_dir() else None
 
 
 def _guards(stage, osf_before: int) -> str:
