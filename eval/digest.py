@@ -13,6 +13,8 @@ import hashlib
 import json
 from pathlib import Path
 
+from eval.files import atomic_write_text
+
 
 def file_digest(path: str | Path) -> str:
     """sha256 of a file's content, read in 1 MiB blocks."""
@@ -38,8 +40,7 @@ def folder_digest(folder: Path, memo: Path | None = None, ignore: tuple[str, ...
         digest.update(str(path.relative_to(folder)).encode() + b"\0" + file_digest(path).encode())
     result = digest.hexdigest()
     if memo is not None:
-        memo.parent.mkdir(parents=True, exist_ok=True)
-        memo.write_text(json.dumps({"digest": result, "stamps": stamps}))
+        atomic_write_text(memo, json.dumps({"digest": result, "stamps": stamps}))  # a kill leaves the old memo or none
     return result
 
 
