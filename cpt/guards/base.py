@@ -14,6 +14,8 @@ from pathlib import Path
 
 import torch
 
+from cpt.guards.logits_loss import sft_loss_with_logits
+
 
 class Guard:
     """A guard that changes nothing; subclasses override what they use."""
@@ -52,7 +54,12 @@ class GuardedLoss:
         if not adds_penalty(guard):
             return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
         if guard.needs_outputs:
-            loss, outputs = super().compute_loss(model, inputs, return_outputs=True, num_items_in_batch=num_items_in_batch)
+            # One forward with logits where TRL's SFT loss would build none (logits_loss.py says what it saves)
+            loss_and_outputs = sft_loss_with_logits(self, model, inputs, num_items_in_batch)
+            if loss_and_outputs is None:
+                loss_and_outputs = super().compute_loss(model, inputs, return_outputs=True,
+                                                        num_items_in_batch=num_items_in_batch)
+            loss, outputs = loss_and_outputs
         else:
             result = super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
             loss, outputs = result if return_outputs else (result, None)

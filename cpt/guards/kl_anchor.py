@@ -1,8 +1,8 @@
 """KL anchor for sft and cpt stages: a term that keeps the model near where the stage started.
 
 - `kl`: KL(pi || pi_start) per trained token (labels != -100), averaged, with pi_start the stage's
-  starting model run on the same batch without gradients (one extra forward per step; in an sft
-  stage also one extra forward of the policy, see `penalty`);
+  starting model run on the same batch without gradients (one extra forward per step; an sft stage
+  computes its loss from the same logits, guards/logits_loss.py);
 - `l2`: the squared distance of the trainable weights to their start values (no extra forward).
 DPO and GRPO carry their own reference term (beta), so the recipe schema keeps this guard off them.
 """
@@ -14,8 +14,7 @@ import torch.nn.functional as F
 
 from cpt.guards.base import Guard
 from cpt.guards.config import KLAnchorSpec
-
-REFERENCE_INPUTS = ("input_ids", "attention_mask", "position_ids")
+from cpt.guards.logits_loss import forward_inputs
 
 
 class KLAnchorGuard(Guard):
@@ -42,15 +41,15 @@ class KLAnchorGuard(Guard):
             return self.spec.weight * sum(((p - p0) ** 2).sum() for p, p0 in self.start)
         logits = getattr(outputs, "logits", None)
         if logits is None or not logits.requires_grad:
-            # TRL's SFTTrainer computes its loss through a fused LM head: the logits it returns carry no
-            # gradient (measured: the anchor then changed nothing). One more forward gives ones that do.
-            logits = model(**{k: inputs[k] for k in REFERENCE_INPUTS if k in inputs}).logits
+            # A loss path that builds no logits with gradient (TRL's fused LM head where logits_loss.py does
+            # not cover the stage; measured: the anchor then changed nothing). One more forward gives ones that do.
+            logits = model(**forward_inputs(inputs)).logits
         return self.spec.weight * self.token_kl(inputs, logits)
 
     def token_kl(self, inputs, logits: torch.Tensor) -> torch.Tensor:
         """Mean over trained tokens of KL(pi || pi_start) over the vocabulary."""
         with torch.no_grad():
-            reference = self.reference(**{k: inputs[k] for k in REFERENCE_INPUTS if k in inputs}).logits
+            reference = self.reference(**forward_inputs(inputs)).logits
         labels = inputs.get("labels")
         mask = (labels[:, 1:] != -100) if labels is not None else inputs["attention_mask"][:, 1:].bool()
         log_p = F.log_softmax(logits[:, :-1].float(), dim=-1)
