@@ -49,7 +49,7 @@ import tempfile
 from pathlib import Path
 
 from common import add_common_args, machine, parse_with_mode, run_recipe_dict, write_result
-from forgetting_methods import METHODS, VARIANTS, method_stage, scaled_rate, stage_steps
+from forgetting_methods import METHODS, VARIANTS, method_stage, rate_decay, scaled_rate, stage_steps
 from forgetting_summary import (
     aggregate,
     base_scores,
@@ -164,6 +164,7 @@ def recipe_for(method: str, base: str, seed: int, steps: int, setting: dict, wor
     tasks = ordered_tasks(setting, order)
     stages = []
     run = run_name(method, seed, order)
+    method, decay = rate_decay(method)
     method, setting = scaled_rate(method, setting)
     if method in ("multitask", "multitask_long"):
         total = sum(stage_steps(method, i, steps) for i in range(len(tasks)))
@@ -178,6 +179,8 @@ def recipe_for(method: str, base: str, seed: int, steps: int, setting: dict, wor
             extra = method_stage(method, index, tasks, setting)
             own = stage_steps(method, index, steps)
             train = {**setting["train"], "max_steps": own, "save_steps": own, **extra.pop("train", {})}
+            if decay != 1.0:
+                train["learning_rate"] = float(f"{train['learning_rate'] * decay**index:.4g}")
             stages.append({"name": f"t{index}_{task}", "kind": "sft", "data": {"toy": task}, "train": train, **extra})
     for stage in stages:
         stage["train"].update(LOGGING)

@@ -19,6 +19,7 @@ VARIANTS = ("replay_30", "replay_50", "replay_70", "olora_replay", "kl_anchor_01
             "olora_all_ssr_replay", "olora_all_l005_replay", "replay_balanced", "replay_50_added",
             "ssr_replay_added", "replay_50_added_recent", *FREEZE_VARIANTS, "multitask_long",
             *(f"{method}{suffix}" for suffix in ("_lr2", "_lr05") for method in ("freeze2_replay_added", "multitask_long")),
+            "freeze2_replay_added_decay07", "freeze2_replay_added_decay05",
             "rl", "rl_sft")
 # Every linear layer of a Llama-type block: sequential LoRA over these learned sorting on SmolLM2 (82%) where O-LoRA
 # over the paper's q/v did not (6%), so the O-LoRA variants that ask for more capacity adapt all of them.
@@ -118,6 +119,22 @@ def scaled_rate(method: str, setting: dict) -> tuple[str, dict]:
             train = {**setting["train"], "learning_rate": factor * setting["train"]["learning_rate"]}
             return method.removesuffix(suffix), {**setting, "train": train}
     return method, setting
+
+
+# `<method>_decay07` / `_decay05`: the stage that trains task i at 0.7 ** i / 0.5 ** i times its rate.
+# "Understanding the Role of Training Regimes in Continual Learning" (Mirzadeh et al., NeurIPS 2020; "stable SGD")
+# finds that a rate decayed from task to task keeps the later tasks' updates small where they would move what the
+# earlier tasks learned.
+RATE_DECAYS = {"_decay07": 0.7, "_decay05": 0.5}
+
+
+def rate_decay(method: str) -> tuple[str, float]:
+    """`<method>_decay07` as (method, 0.7) (`_decay05`: 0.5): each stage's rate is the one before times the factor;
+    any other method as (method, 1.0)."""
+    for suffix, factor in RATE_DECAYS.items():
+        if method.endswith(suffix):
+            return method.removesuffix(suffix), factor
+    return method, 1.0
 
 
 def stage_steps(method: str, index: int, steps: int) -> int:

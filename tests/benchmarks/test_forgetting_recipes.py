@@ -102,3 +102,17 @@ def test_freeze_variants_are_replay_on_top_with_the_bottom_layers_frozen(layers,
     for stage, replayed in zip(frozen, plain, strict=True):
         assert stage.pop("guard") == {"method": "freeze", "layers": layers}
         assert stage == replayed
+
+
+@pytest.mark.parametrize("suffix, factor", [("_decay07", 0.7), ("_decay05", 0.5)])
+def test_a_decay_suffix_lowers_each_stage_rate_by_the_factor_and_changes_nothing_else(suffix, factor, tmp_path):
+    """`<method>_decay07`: the stage that trains task i at 1e-4 x 0.7 ** i; steps, guard and replay as the method."""
+    setting = SETTINGS["smollm2"]
+    plain = recipe_for("freeze2_replay_added", "base-model", 0, 50, setting, tmp_path, True)["stages"]
+    decayed = recipe_for(f"freeze2_replay_added{suffix}", "base-model", 0, 50, setting, tmp_path, True)["stages"]
+    rates = [stage["train"].pop("learning_rate") for stage in decayed]
+    assert rates == pytest.approx([1e-4 * factor**index for index in range(len(plain))], rel=1e-3)
+    assert rates == sorted(rates, reverse=True) and rates[0] == setting["train"]["learning_rate"]
+    for stage in plain:
+        stage["train"].pop("learning_rate")
+    assert decayed == plain
