@@ -6,10 +6,10 @@ Why our own: TRL's SFTTrainer computes its loss through a fused LM head that bui
 outputs (`return_outputs=True`, deprecated for TRL 2.0) it runs a second forward without gradient, and a
 penalty that needs logits with gradient ran a third, with its own backward: measured 0.39x the tokens/s of a
 plain SFT stage on SmolLM2, 0.80x with this path (docs/performance.md). Here the policy runs once, with full
-logits; the loss is
-TRL's "nll" loss from them (the sum over the labelled next tokens, divided by `num_items_in_batch`, as
-SFTTrainer.compute_loss does), and the metrics TRL logs beside it (entropy, mean_token_accuracy, num_tokens)
-from the same logits, into the trainer's metrics as TRL keeps them (`_metrics`, skipped if a release renames it).
+logits; the loss is TRL's "nll" loss from them (the sum over the labelled next tokens, divided by
+`num_items_in_batch`, as SFTTrainer.compute_loss does), and the metrics TRL logs beside it (entropy,
+mean_token_accuracy, num_tokens) come from the same logits, into the trainer's metrics as TRL keeps them
+(`_metrics`, skipped if a release renames it).
 A stage this path does not cover (another loss type, label smoothing, a custom loss function, MoE router
 loss, pre-shifted labels under sequence parallelism) gets None and keeps TRL's own path.
 """
