@@ -114,11 +114,10 @@ RATE_SUFFIXES = {"_lr2": 2.0, "_lr05": 0.5}  # `<method>_lr2`: twice the setting
 def scaled_rate(method: str, setting: dict) -> tuple[str, dict]:
     """`<method>_lr2` / `<method>_lr05`: the method at twice / half the setting's learning rate (every stage, the
     multi-task bound's too), as (method, setting); any other method as it is."""
-    for suffix, factor in RATE_SUFFIXES.items():
-        if method.endswith(suffix):
-            train = {**setting["train"], "learning_rate": factor * setting["train"]["learning_rate"]}
-            return method.removesuffix(suffix), {**setting, "train": train}
-    return method, setting
+    method, factor = _suffix_factor(method, RATE_SUFFIXES)
+    if factor == 1.0:
+        return method, setting
+    return method, {**setting, "train": {**setting["train"], "learning_rate": factor * setting["train"]["learning_rate"]}}
 
 
 # `<method>_decay07` / `_decay05`: the stage that trains task i at 0.7 ** i / 0.5 ** i times its rate.
@@ -131,7 +130,12 @@ RATE_DECAYS = {"_decay07": 0.7, "_decay05": 0.5}
 def rate_decay(method: str) -> tuple[str, float]:
     """`<method>_decay07` as (method, 0.7) (`_decay05`: 0.5): each stage's rate is the one before times the factor;
     any other method as (method, 1.0)."""
-    for suffix, factor in RATE_DECAYS.items():
+    return _suffix_factor(method, RATE_DECAYS)
+
+
+def _suffix_factor(method: str, factors: dict[str, float]) -> tuple[str, float]:
+    """(`method` without the suffix of `factors` it ends in, that suffix's factor); (method, 1.0) without one."""
+    for suffix, factor in factors.items():
         if method.endswith(suffix):
             return method.removesuffix(suffix), factor
     return method, 1.0

@@ -49,11 +49,13 @@ def sft_loss_with_logits(trainer, model, inputs, num_items_in_batch):
         return None
     outputs = model(**forward_inputs(inputs))
     labels = inputs["labels"][:, 1:]
-    per_token = F.cross_entropy(outputs.logits[:, :-1].flatten(0, 1).float(), labels.flatten(),
-                                ignore_index=IGNORE_INDEX, reduction="sum")
-    tokens = (labels != IGNORE_INDEX).sum() if num_items_in_batch is None else num_items_in_batch
-    loss = per_token / torch.as_tensor(tokens, device=per_token.device).clamp(min=1)
-    _record_metrics(trainer, inputs, outputs.logits[:, :-1].detach(), labels)
+    trained = labels != IGNORE_INDEX
+    # One log-softmax over the labelled positions serves the loss and TRL's metrics
+    log_probs = F.log_softmax(outputs.logits[:, :-1][trained].float(), dim=-1)
+    picked = log_probs.gather(-1, labels[trained].unsqueeze(-1)).squeeze(-1)
+    tokens = trained.sum() if num_items_in_batch is None else num_items_in_batch
+    loss = -picked.sum() / torch.as_tensor(tokens, device=picked.device).clamp(min=1)
+    _record_metrics(trainer, inputs, log_probs.detach(), labels[trained])
     if trainer.args.average_tokens_across_devices and num_items_in_batch is not None:
         # As SFTTrainer: `num_items_in_batch` counts every rank's tokens, and DDP averages the gradients back
         loss = loss * (trainer.accelerator.num_processes // trainer.get_tp_size())
@@ -61,23 +63,22 @@ def sft_loss_with_logits(trainer, model, inputs, num_items_in_batch):
 
 
 @torch.no_grad()
-def _record_metrics(trainer, inputs, logits: torch.Tensor, labels: torch.Tensor) -> None:
-    """TRL's per-batch SFT metrics, over the labelled next tokens, as SFTTrainer.compute_loss records them."""
+def _record_metrics(trainer, inputs, log_probs: torch.Tensor, targets: torch.Tensor) -> None:
+    """TRL's per-batch SFT metrics, from the log-probabilities at the labelled positions and their targets, as
+    SFTTrainer.compute_loss records them."""
     metrics = getattr(trainer, "_metrics", None)
     if metrics is None or not hasattr(trainer, "_total_train_tokens"):
         return
     gather = trainer.accelerator.gather_for_metrics
-    mask = labels != IGNORE_INDEX
-    log_probs = F.log_softmax(logits[mask].float(), dim=-1)
-    valid = gather(mask.sum()).sum()
+    valid = gather(torch.tensor(len(targets), device=targets.device)).sum()
     entropy = gather(-(log_probs.exp() * log_probs).sum()).sum()
-    correct = gather((log_probs.argmax(-1) == labels[mask]).sum()).sum()
+    correct = gather((log_probs.argmax(-1) == targets).sum()).sum()
     mode = "train" if trainer.model.training else "eval"
     metrics[mode]["entropy"].append((entropy / valid).item() if valid > 0 else 0.0)
     metrics[mode]["mean_token_accuracy"].append((correct / valid).item() if valid > 0 else 0.0)
     if mode == "train":  # packed (padding-free) rows carry position_ids and no attention mask
         attention_mask = inputs.get("attention_mask")
         local_tokens = (attention_mask.sum() if attention_mask is not None
-                        else torch.tensor(inputs["position_ids"].size(1), device=labels.device))
+                        else torch.tensor(inputs["position_ids"].size(1), device=targets.device))
         trainer._total_train_tokens += gather(local_tokens).sum().item() // trainer.get_tp_size()
     metrics[mode]["num_tokens"] = [trainer._total_train_tokens]
