@@ -11,7 +11,9 @@ docs/benchmarks.md cites and that is committed with it (benchmarks/results/ is i
 Each benchmark runs as its own process (`python benchmarks/NAME.py --mode MODE --out OUT`), one after
 another so that none times another's load, with its output in OUT/logs/NAME.log. One that fails is
 reported as failed and the others still run; the exit status is 1 if any failed. A benchmark not run
-this time keeps its earlier JSON in the summary (status "earlier result"; "not run" if there is none).
+this time keeps its earlier JSON in the summary (status "earlier result"; "not run" if there is none): the full
+one in OUT, or else its committed copy in docs/results/, so a fresh clone's `--only X` or `--report-only` keeps
+every other benchmark's published rows in docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -84,7 +86,7 @@ def main(argv: list[str] | None = None, benchmarks: dict | None = None, scripts_
             outcomes[name] = run_benchmark(name, scripts_dir / f"{name}.py", args.mode, args.out, description,
                                            result_name)
         else:
-            outcomes[name] = Outcome(description, args.out / result_name, None)
+            outcomes[name] = Outcome(description, _earlier_result(args.out / result_name, args.doc, name), None)
     summary = summarise(outcomes, args.mode)
     keep_compact_copies(summary, args.doc.parent / "results")
     args.out.mkdir(parents=True, exist_ok=True)
@@ -93,6 +95,13 @@ def main(argv: list[str] | None = None, benchmarks: dict | None = None, scripts_
     args.doc.write_text(render_markdown(summary, _command(argv)))
     print(f"written {args.out / 'summary.json'} and {args.doc}")
     return 1 if any(b["status"] == "failed" for b in summary["benchmarks"].values()) else 0
+
+
+def _earlier_result(full: Path, doc: Path, name: str) -> Path:
+    """Where a benchmark not run this time left its result: the full JSON in OUT, or else the compact copy
+    committed beside the doc (benchmarks/results/ is ignored by git, so a fresh clone has only the copy)."""
+    copy = doc.parent / "results" / f"{name}.json"
+    return full if full.is_file() or not copy.is_file() else copy
 
 
 def _command(argv: list[str] | None) -> str:

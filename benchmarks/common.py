@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from hardware import machine  # noqa: F401  (re-exported: every script names its machine)
@@ -61,6 +63,30 @@ def run_recipe_dict(recipe: dict, path: Path) -> tuple[Path, float]:
     started = time.perf_counter()
     run_dir = run_recipe(load_recipe(path), path.read_text()).run_dir
     return run_dir, time.perf_counter() - started
+
+
+def named_model_folder(model: str) -> Path:
+    """The folder of `toy` (built here once) or `smollm2` (SmolLM2-135M-Instruct from its offline wheel)."""
+    from cpt.pretrained import ensure_named_model
+    from cpt.toy import ensure_toy
+
+    if model == "toy":
+        return ensure_toy() / "model"
+    if model == "smollm2":
+        return ensure_named_model("smollm2-135m-instruct")
+    raise ValueError(f"unknown benchmark model {model!r}: expected toy or smollm2")
+
+
+def alternating_medians(sides: list[str], repeats: int, run_one: Callable[[str], dict],
+                        keys: tuple[str, ...]) -> tuple[dict[str, list[dict]], dict[str, dict[str, float]]]:
+    """Run `run_one(side)` for every side `repeats` times, the order reversed every other round (a run's position
+    in the round moves its time on a shared machine); every run per side, and the median of each of `keys`."""
+    runs = {side: [] for side in sides}
+    for repeat in range(repeats):
+        for side in sides if repeat % 2 == 0 else sides[::-1]:
+            runs[side].append(run_one(side))
+    median = {side: {key: statistics.median(r[key] for r in rs) for key in keys} for side, rs in runs.items()}
+    return runs, median
 
 
 def write_result(result: dict, out_dir: Path, name: str) -> Path:

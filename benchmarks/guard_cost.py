@@ -20,11 +20,19 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import statistics
 import tempfile
 from pathlib import Path
 
-from common import add_common_args, machine, parse_with_mode, row, run_recipe_dict, write_result
+from common import (
+    add_common_args,
+    alternating_medians,
+    machine,
+    named_model_folder,
+    parse_with_mode,
+    row,
+    run_recipe_dict,
+    write_result,
+)
 from hardware import on_gpu
 from plain_trainers import trained_tokens
 
@@ -48,13 +56,6 @@ MODE_DEFAULTS = {"quick": {"steps_scale": 1.0, "repeats": 3}, "full": {"steps_sc
 QUIET = {"report_to": "none", "disable_tqdm": True, "logging_steps": 1}
 
 
-def model_folder(model: str) -> Path:
-    from cpt.pretrained import ensure_named_model
-    from cpt.toy import ensure_toy
-
-    return ensure_toy() / "model" if model == "toy" else ensure_named_model("smollm2-135m-instruct")
-
-
 def run_side(side: str, model_dir: Path, workload: dict) -> dict:
     """One sft stage with the side's guard (none for `none`) through the runner: its train and wall seconds."""
     train = {**workload, **QUIET, "save_steps": workload["max_steps"]}
@@ -73,14 +74,13 @@ def run_side(side: str, model_dir: Path, workload: dict) -> dict:
 
 def measure_model(model_dir: Path, workload: dict, sides: list[str], repeats: int) -> dict:
     run_side("none", model_dir, {**workload, "max_steps": 2})  # untimed: the process's first run is the slowest
-    runs = {side: [] for side in sides}
-    for repeat in range(repeats):
-        for side in sides if repeat % 2 == 0 else sides[::-1]:
-            runs[side].append(run_side(side, model_dir, workload))
-            print(f"  {side}: {runs[side][-1]['train_seconds']:.2f}s train, {runs[side][-1]['wall_seconds']:.1f}s wall",
-                  flush=True)
-    median = {side: {key: statistics.median(r[key] for r in rs) for key in ("train_seconds", "wall_seconds", "tokens")}
-              for side, rs in runs.items()}
+
+    def run_one(side: str) -> dict:
+        measured = run_side(side, model_dir, workload)
+        print(f"  {side}: {measured['train_seconds']:.2f}s train, {measured['wall_seconds']:.1f}s wall", flush=True)
+        return measured
+
+    runs, median = alternating_medians(sides, repeats, run_one, ("train_seconds", "wall_seconds", "tokens"))
     rate = {side: m["tokens"] / m["train_seconds"] for side, m in median.items()}
     return {"workload": workload, "tokens_per_s": rate, "median": median, "runs": runs}
 
@@ -91,7 +91,7 @@ def table(results: dict) -> list[dict]:
     processor = "GPU" if on_gpu() else cpu_kind()
     rows = []
     for model, measured in results.items():
-        precision = choose_precision({}, count_parameters(model_folder(model))).name
+        precision = choose_precision({}, count_parameters(named_model_folder(model))).name
         rate, median = measured["tokens_per_s"], measured["median"]
         for side in (s for s in rate if s != "none"):
             rows.append(row(f"{model}/sft with guard {side}: training tokens/s vs no guard", rate[side], rate["none"],
@@ -114,7 +114,7 @@ def main() -> None:
     for model in args.models:
         print(model, flush=True)
         workload = {**WORKLOADS[model], "max_steps": max(2, round(WORKLOADS[model]["max_steps"] * args.steps_scale))}
-        results[model] = measure_model(model_folder(model), workload, sides, args.repeats)
+        results[model] = measure_model(named_model_folder(model), workload, sides, args.repeats)
     result = {"benchmark": "guard_cost", "machine": machine(), "mode": args.mode, "repeats": args.repeats,
               "results": results, "table": table(results), "notes": []}
     print_table(result)

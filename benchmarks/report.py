@@ -51,8 +51,8 @@ def keep_compact_copies(summary: dict, folder: Path) -> None:
     copies are what docs/benchmarks.md cites, to be committed with it, so every quoted number has its file."""
     folder.mkdir(parents=True, exist_ok=True)
     for name, bench in summary["benchmarks"].items():
-        if bench["result"] is None:
-            continue
+        if bench["result"] is None or Path(bench["result"]).resolve() == (folder / f"{name}.json").resolve():
+            continue  # nothing to copy, or the earlier result is this copy already (kept as it was written)
         compact = {key: bench[key] for key in ("description", "machine", "mode", "table", "notes")}
         compact |= {"benchmark": name, "generated": summary["generated"], "full_result": Path(bench["result"]).name}
         copy = folder / f"{name}.json"

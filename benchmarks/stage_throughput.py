@@ -31,11 +31,19 @@ import argparse
 import gc
 import json
 import os
-import statistics
 import tempfile
 from pathlib import Path
 
-from common import add_common_args, machine, parse_with_mode, row, run_recipe_dict, write_result
+from common import (
+    add_common_args,
+    alternating_medians,
+    machine,
+    named_model_folder,
+    parse_with_mode,
+    row,
+    run_recipe_dict,
+    write_result,
+)
 from hardware import forward_flops_per_token, matmul_peak, mfu, on_gpu, training_flops_per_token
 from plain_trainers import run_plain, trained_tokens
 
@@ -71,14 +79,9 @@ QUIET = {"save_strategy": "no", "report_to": "none", "disable_tqdm": True, "seed
 
 
 def model_folder(model: str, workdir: Path) -> Path:
-    from cpt.pretrained import ensure_named_model
-    from cpt.toy import ensure_toy
-
-    if model == "toy":
-        return ensure_toy() / "model"
-    if model == "smollm2":
-        return ensure_named_model("smollm2-135m-instruct")
-    return build_llama_500m(workdir / "llama-500m", ensure_named_model("smollm2-135m-instruct"))
+    if model in ("toy", "smollm2"):
+        return named_model_folder(model)
+    return build_llama_500m(workdir / "llama-500m", named_model_folder("smollm2"))
 
 
 def build_llama_500m(folder: Path, tokenizer_source: Path) -> Path:
@@ -151,13 +154,12 @@ def run_side(side: str, kind: str, model_dir: Path, workload: dict) -> dict:
 
 
 def measure_stage(kind: str, model_dir: Path, workload: dict, repeats: int) -> dict:
-    runs = {side: [] for side in SIDES}
-    for repeat in range(repeats):
-        for side in SIDES if repeat % 2 == 0 else SIDES[::-1]:  # both orders: a run's position moves its time
-            runs[side].append(run_side(side, kind, model_dir, workload))
-            print(f"  {kind} {side}: {runs[side][-1]['train_seconds']:.2f}s", flush=True)
-    median = {side: {key: statistics.median(r[key] for r in rs) for key in ("train_seconds", "tokens")}
-              for side, rs in runs.items()}
+    def run_one(side: str) -> dict:
+        measured = run_side(side, kind, model_dir, workload)
+        print(f"  {kind} {side}: {measured['train_seconds']:.2f}s", flush=True)
+        return measured
+
+    runs, median = alternating_medians(list(SIDES), repeats, run_one, ("train_seconds", "tokens"))
     rate = {side: m["tokens"] / m["train_seconds"] for side, m in median.items()}
     return {"workload": workload, "tokens_per_s": rate, "median": median, "runs": runs}
 

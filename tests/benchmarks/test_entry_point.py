@@ -1,6 +1,7 @@
 """`python -m benchmarks` (benchmarks/__main__.py and report.py): every selected script runs as its own
 process with the mode, its table reaches the summary JSON and docs/benchmarks.md, a failing one is
-reported (exit 1) without stopping the others, and one not run keeps its earlier result.
+reported (exit 1) without stopping the others, and one not run keeps its earlier result (from the committed
+copy where the full one is not there, as in a fresh clone).
 Run: pytest tests/benchmarks/test_entry_point.py"""
 
 from __future__ import annotations
@@ -89,6 +90,28 @@ def test_report_only_runs_nothing(tmp_path):
                   tmp_path / "no-scripts-here")
     assert status == 0 and "| x | not run: see below |" in doc.read_text()
     assert not (out / "logs").exists()
+
+
+def test_a_fresh_clone_keeps_the_committed_rows(tmp_path):
+    """benchmarks/results/ is ignored by git: on a fresh clone only docs/results/NAME.json is there, and running one
+    benchmark (or --report-only) must not drop the others' published rows from docs/benchmarks.md."""
+    out, doc = tmp_path / "results", tmp_path / "docs" / "benchmarks.md"
+    committed = {"description": "an earlier run", "machine": "old box", "mode": "full", "benchmark": "old",
+                 "generated": "2026-01-01 00:00 UTC", "full_result": "old.json", "notes": ["kept"],
+                 "table": [row("earlier figure", 3.0, 1.0, "ref", "x")]}
+    (doc.parent / "results").mkdir(parents=True)
+    copy = doc.parent / "results" / "old.json"
+    copy.write_text(json.dumps(committed, indent=1) + "\n")
+    written = copy.read_text()
+
+    status = main(["--report-only", "--out", str(out), "--doc", str(doc)], {"old": ("an earlier run", "old.json")},
+                  tmp_path / "no-scripts-here")
+
+    assert status == 0
+    summary = json.loads((out / "summary.json").read_text())["benchmarks"]["old"]
+    assert summary["status"] == "earlier result" and summary["table"] == committed["table"]
+    assert "| old | earlier figure | 3 x | 1 x (ref) | 3.00x | old box |" in doc.read_text()
+    assert copy.read_text() == written  # the committed copy is left exactly as it was
 
 
 def test_accuracies_compare_by_difference():
