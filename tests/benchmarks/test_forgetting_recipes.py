@@ -116,3 +116,16 @@ def test_a_decay_suffix_lowers_each_stage_rate_by_the_factor_and_changes_nothing
     for stage in plain:
         stage["train"].pop("learning_rate")
     assert decayed == plain
+
+
+def test_own_heavy_replay_trains_the_same_steps_with_two_thirds_new_rows(tmp_path):
+    """freeze2_replay33_added: freeze2_replay_added's steps and guard, a third of each later stage's rows replayed,
+    so the new task gets two thirds of them (67 of 100 steps' rows, where replay on top gives it 50)."""
+    setting = SETTINGS["smollm2"]
+    heavy = recipe_for("freeze2_replay33_added", "base-model", 0, 50, setting, tmp_path, True)["stages"]
+    on_top = recipe_for("freeze2_replay_added", "base-model", 0, 50, setting, tmp_path, True)["stages"]
+    assert [s["train"]["max_steps"] for s in heavy] == [s["train"]["max_steps"] for s in on_top] == [50, 100, 100, 100]
+    assert "replay" not in heavy[0] and heavy[0] == on_top[0]
+    for stage, replayed in zip(heavy[1:], on_top[1:], strict=True):
+        assert stage.pop("replay")["ratio"] == pytest.approx(1 / 3) and replayed.pop("replay")["ratio"] == 0.5
+        assert stage == replayed
