@@ -31,6 +31,17 @@ def test_flops_per_token_match_torch_flop_counter():
 
 def test_matmul_peak_is_measured_and_mfu_is_a_fraction_of_it():
     peak = matmul_peak(size=256, repeats=2)
-    assert peak["bf16_flops_per_s"] > 1e8 and peak["fp32_flops_per_s"] > 1e8
+    # no floor on the speed: emulated bf16 on a loaded AVX2 machine measured 4.8e7 FLOP/s here
+    assert peak["bf16_flops_per_s"] > 0 and peak["fp32_flops_per_s"] > 0
     assert peak["matmul_size"] == 256 and peak["device"]
     assert mfu(0.25 * peak["bf16_flops_per_s"], peak["bf16_flops_per_s"]) == 0.25
+
+
+def test_matmul_peak_is_the_best_timed_call_after_the_warm_up(monkeypatch):
+    """The peak is 2 size^3 over the fastest call, the warm-up call left out (it may be the fastest by chance)."""
+    import hardware
+
+    times = iter([0.5, 2.0, 1.0, 4.0, 0.25, 8.0, 2.0, 16.0])  # per dtype: warm-up, then 3 timed calls
+    monkeypatch.setattr(hardware, "_timed_matmul", lambda a, b: next(times))
+    peak = matmul_peak(size=8, repeats=3, budget_s=60.0)
+    assert peak["bf16_flops_per_s"] == 2 * 8**3 / 1.0 and peak["fp32_flops_per_s"] == 2 * 8**3 / 2.0
