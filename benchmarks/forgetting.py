@@ -49,7 +49,7 @@ import tempfile
 from pathlib import Path
 
 from common import add_common_args, machine, parse_with_mode, run_recipe_dict, write_result
-from forgetting_methods import METHODS, VARIANTS, method_stage, rate_decay, scaled_rate, stage_steps
+from forgetting_methods import METHODS, VARIANTS, learning_stage, method_stage, rate_decay, scaled_rate, stage_steps
 from forgetting_summary import (
     aggregate,
     base_scores,
@@ -181,6 +181,9 @@ def recipe_for(method: str, base: str, seed: int, steps: int, setting: dict, wor
             train = {**setting["train"], "max_steps": own, "save_steps": own, **extra.pop("train", {})}
             if decay != 1.0:
                 train["learning_rate"] = float(f"{train['learning_rate'] * decay**index:.4g}")
+            learning = learning_stage(method, index, task, train)  # learn-then-replay's first half
+            if learning is not None:
+                stages.append(learning)
             stages.append({"name": f"t{index}_{task}", "kind": "sft", "data": {"toy": task}, "train": train, **extra})
     for stage in stages:
         stage["train"].update(LOGGING)

@@ -17,6 +17,10 @@ FREEZE_METHOD = re.compile(r"freeze(\d+)_replay_added")
 # (docs/forgetting.md), so this trades some replay for more training on the new task.
 OWN_HEAVY = "freeze2_replay33_added"
 OWN_HEAVY_REPLAY_SHARE = 1 / 3
+# Learn, then replay: each later task first trains alone for the stage's steps (stage `w<i>_<task>`, as naive training
+# does, which learns each task best), then as many steps with half of them replayed (`t<i>_<task>`, the row the
+# accuracy matrix reads), the freeze on both: 350 steps in all, so multitask_long is its bound too.
+LEARN_THEN_REPLAY = "freeze2_learn_then_replay"
 METHODS = ("naive", "lora", "olora", "osf", "osf_adaptive", "replay", "kl_anchor", "multitask")
 # Variants tried on SmolLM2 after the defaults (run them with --methods; a --workdir reuses finished runs).
 VARIANTS = ("replay_30", "replay_50", "replay_70", "olora_replay", "kl_anchor_01", "osf_grow", "osf_updates",
@@ -24,7 +28,7 @@ VARIANTS = ("replay_30", "replay_50", "replay_70", "olora_replay", "kl_anchor_01
             "olora_all_ssr_replay", "olora_all_l005_replay", "replay_balanced", "replay_50_added",
             "ssr_replay_added", "replay_50_added_recent", *FREEZE_VARIANTS, "multitask_long",
             *(f"{method}{suffix}" for suffix in ("_lr2", "_lr05") for method in ("freeze2_replay_added", "multitask_long")),
-            "freeze2_replay_added_decay07", "freeze2_replay_added_decay05", OWN_HEAVY,
+            "freeze2_replay_added_decay07", "freeze2_replay_added_decay05", OWN_HEAVY, LEARN_THEN_REPLAY,
             "rl", "rl_sft")
 # Every linear layer of a Llama-type block: sequential LoRA over these learned sorting on SmolLM2 (82%) where O-LoRA
 # over the paper's q/v did not (6%), so the O-LoRA variants that ask for more capacity adapt all of them.
@@ -51,6 +55,8 @@ def method_stage(method: str, index: int, tasks: list[str], setting: dict) -> di
     if method in PAIRS:
         first, second = PAIRS[method]
         return {**method_stage(first, index, tasks, setting), **method_stage(second, index, tasks, setting)}
+    if method == LEARN_THEN_REPLAY:
+        return {"guard": {"method": "freeze", "layers": 2}, **data_mix("replay_50", index, earlier)}
     if method == OWN_HEAVY:
         replay = {"replay": {"stages": earlier, "ratio": OWN_HEAVY_REPLAY_SHARE}} if earlier else {}
         return {"guard": {"method": "freeze", "layers": 2}, **replay}
@@ -147,6 +153,15 @@ def _suffix_factor(method: str, factors: dict[str, float]) -> tuple[str, float]:
         if method.endswith(suffix):
             return method.removesuffix(suffix), factor
     return method, 1.0
+
+
+def learning_stage(method: str, index: int, task: str, train: dict) -> dict | None:
+    """The stage that trains task `index` alone before its replay stage (LEARN_THEN_REPLAY, from the second task on;
+    its `w` prefix keeps it out of the accuracy matrix, as the RL warm-ups are); None for any other method."""
+    if method != LEARN_THEN_REPLAY or index == 0:
+        return None
+    return {"name": f"w{index}_{task}", "kind": "sft", "data": {"toy": task}, "train": dict(train),
+            "guard": {"method": "freeze", "layers": 2}}
 
 
 def stage_steps(method: str, index: int, steps: int) -> int:

@@ -129,3 +129,25 @@ def test_own_heavy_replay_trains_the_same_steps_with_two_thirds_new_rows(tmp_pat
     for stage, replayed in zip(heavy[1:], on_top[1:], strict=True):
         assert stage.pop("replay")["ratio"] == pytest.approx(1 / 3) and replayed.pop("replay")["ratio"] == 0.5
         assert stage == replayed
+
+
+def test_learn_then_replay_trains_each_later_task_alone_then_with_half_replayed(tmp_path):
+    """freeze2_learn_then_replay: from the second task on, a `w` stage of the task alone, then its `t` stage with half
+    of its rows replayed from the earlier `t` stages; 350 steps in all (multitask_long's), the freeze on every stage,
+    and only the `t` stages are the rows the eval tasks are trained in."""
+    setting = SETTINGS["smollm2"]
+    recipe = recipe_for("freeze2_learn_then_replay", "base-model", 0, 50, setting, tmp_path, True)
+    stages = recipe["stages"]
+    tasks = setting["tasks"]
+    assert [s["name"] for s in stages] == [f"t0_{tasks[0]}", *(n for i, t in enumerate(tasks[1:], start=1)
+                                                                 for n in (f"w{i}_{t}", f"t{i}_{t}"))]
+    assert sum(s["train"]["max_steps"] for s in stages) == 350
+    assert all(s["guard"] == {"method": "freeze", "layers": 2} for s in stages)
+    for index, stage in enumerate(stages):
+        if stage["name"].startswith("w"):
+            assert "replay" not in stage and stage["data"] == stages[index + 1]["data"]
+        elif index > 0:
+            assert stage["replay"] == {"stages": [s["name"] for s in stages[:index] if s["name"].startswith("t")],
+                                       "ratio": 0.5}
+    assert [t["trained_in"] for t in recipe["eval"]["tasks"][:-1]] == [f"t{i}_{t}" for i, t in enumerate(tasks)]
+    _load(recipe, tmp_path)  # the runner accepts it
