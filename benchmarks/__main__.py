@@ -25,7 +25,7 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks.report import Outcome, keep_compact_copies, render_markdown, summarise
+from benchmarks.report import Outcome, compact_copy, keep_compact_copies, render_markdown, summarise
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None, benchmarks: dict | None = None, scripts_
 def _earlier_result(full: Path, doc: Path, name: str) -> Path:
     """Where a benchmark not run this time left its result: the full JSON in OUT, or else the compact copy
     committed beside the doc (benchmarks/results/ is ignored by git, so a fresh clone has only the copy)."""
-    copy = doc.parent / "results" / f"{name}.json"
+    copy = compact_copy(doc.parent / "results", name)
     return full if full.is_file() or not copy.is_file() else copy
 
 

@@ -21,6 +21,7 @@ OWN_HEAVY_REPLAY_SHARE = 1 / 3
 # does, which learns each task best), then as many steps with half of them replayed (`t<i>_<task>`, the row the
 # accuracy matrix reads), the freeze on both: 350 steps in all, so multitask_long is its bound too.
 LEARN_THEN_REPLAY = "freeze2_learn_then_replay"
+FREEZE2 = {"method": "freeze", "layers": 2}  # the guard of the two methods above
 METHODS = ("naive", "lora", "olora", "osf", "osf_adaptive", "replay", "kl_anchor", "multitask")
 # Variants tried on SmolLM2 after the defaults (run them with --methods; a --workdir reuses finished runs).
 VARIANTS = ("replay_30", "replay_50", "replay_70", "olora_replay", "kl_anchor_01", "osf_grow", "osf_updates",
@@ -55,11 +56,8 @@ def method_stage(method: str, index: int, tasks: list[str], setting: dict) -> di
     if method in PAIRS:
         first, second = PAIRS[method]
         return {**method_stage(first, index, tasks, setting), **method_stage(second, index, tasks, setting)}
-    if method == LEARN_THEN_REPLAY:
-        return {"guard": {"method": "freeze", "layers": 2}, **data_mix("replay_50", index, earlier)}
-    if method == OWN_HEAVY:
-        replay = {"replay": {"stages": earlier, "ratio": OWN_HEAVY_REPLAY_SHARE}} if earlier else {}
-        return {"guard": {"method": "freeze", "layers": 2}, **replay}
+    if method in (LEARN_THEN_REPLAY, OWN_HEAVY):
+        return {"guard": dict(FREEZE2), **data_mix(method, index, earlier)}
     frozen = FREEZE_METHOD.fullmatch(method)
     if frozen:  # spurious forgetting (Zheng et al. 2025): the bottom layers kept, under replay on top
         return {"guard": {"method": "freeze", "layers": int(frozen[1])}, **data_mix("replay_50_added", index, earlier)}
@@ -103,8 +101,10 @@ def data_mix(method: str, index: int, earlier: list[str]) -> dict:
         return {}
     if method in REPLAY_SHARES:
         return {"replay": {"stages": earlier, "ratio": REPLAY_SHARES[method]}}
-    if method == "replay_50_added":
+    if method in ("replay_50_added", LEARN_THEN_REPLAY):
         return data_mix("replay_50", index, earlier)
+    if method == OWN_HEAVY:
+        return {"replay": {"stages": earlier, "ratio": OWN_HEAVY_REPLAY_SHARE}}
     if method == "replay_50_added_recent":  # the same share, each earlier task weighted by its place: 1, 2, 3
         # Replay on top lost most on the task learned last before the stage (a sixth of each batch in the fourth
         # stage) and least on the first, replayed in every stage since (docs/forgetting.md).
@@ -160,8 +160,7 @@ def learning_stage(method: str, index: int, task: str, train: dict) -> dict | No
     its `w` prefix keeps it out of the accuracy matrix, as the RL warm-ups are); None for any other method."""
     if method != LEARN_THEN_REPLAY or index == 0:
         return None
-    return {"name": f"w{index}_{task}", "kind": "sft", "data": {"toy": task}, "train": dict(train),
-            "guard": {"method": "freeze", "layers": 2}}
+    return {"name": f"w{index}_{task}", "kind": "sft", "data": {"toy": task}, "train": dict(train), "guard": dict(FREEZE2)}
 
 
 def stage_steps(method: str, index: int, steps: int) -> int:

@@ -45,17 +45,22 @@ def summarise(outcomes: dict[str, Outcome], mode: str) -> dict:
     return {"mode": mode, "generated": generated, "benchmarks": benchmarks}
 
 
+def compact_copy(folder: Path, name: str) -> Path:
+    """Where benchmark `name`'s compact copy lies in `folder` (docs/results/)."""
+    return folder / f"{name}.json"
+
+
 def keep_compact_copies(summary: dict, folder: Path) -> None:
     """Write each benchmark's compact result (its table and notes, not its curves) to FOLDER/NAME.json and
     point the summary at it. The full results in benchmarks/results/ are ignored by git; these small
     copies are what docs/benchmarks.md cites, to be committed with it, so every quoted number has its file."""
     folder.mkdir(parents=True, exist_ok=True)
     for name, bench in summary["benchmarks"].items():
-        if bench["result"] is None or Path(bench["result"]).resolve() == (folder / f"{name}.json").resolve():
+        copy = compact_copy(folder, name)
+        if bench["result"] is None or Path(bench["result"]).resolve() == copy.resolve():
             continue  # nothing to copy, or the earlier result is this copy already (kept as it was written)
         compact = {key: bench[key] for key in ("description", "machine", "mode", "table", "notes")}
         compact |= {"benchmark": name, "generated": summary["generated"], "full_result": Path(bench["result"]).name}
-        copy = folder / f"{name}.json"
         copy.write_text(json.dumps(compact, indent=1) + "\n")
         bench["result"] = str(copy)
 
