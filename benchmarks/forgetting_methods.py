@@ -29,6 +29,7 @@ VARIANTS = ("replay_30", "replay_50", "replay_70", "olora_replay", "kl_anchor_01
             "olora_all_ssr_replay", "olora_all_l005_replay", "replay_balanced", "replay_50_added",
             "ssr_replay_added", "replay_50_added_recent", *FREEZE_VARIANTS, "multitask_long",
             *(f"{method}{suffix}" for suffix in ("_lr2", "_lr05") for method in ("freeze2_replay_added", "multitask_long")),
+            "freeze8_replay_added_lr05",
             "freeze2_replay_added_decay07", "freeze2_replay_added_decay05", OWN_HEAVY, LEARN_THEN_REPLAY,
             "rl", "rl_sft")
 # Every linear layer of a Llama-type block: sequential LoRA over these learned sorting on SmolLM2 (82%) where O-LoRA

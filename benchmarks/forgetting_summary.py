@@ -3,7 +3,7 @@ last task, BWT, forgetting, general change, the RL methods' phases), their mean 
 against SFT, and the rows of `python -m benchmarks`.
 
     from forgetting_summary import summarise, aggregate, rl_against_sft, table
-    per_seed = [summarise(run_dir, tasks, "world_capitals", base_scores(first_run_dir))]   # one per seed
+    per_seed = [summarise(run_dir, tasks, ["world_capitals", "world_regions"], base_scores(first_run_dir))]  # a seed
     result = aggregate(per_seed, naive_seconds)
 """
 
@@ -23,7 +23,7 @@ def base_scores(run_dir: Path) -> dict[str, float]:
     return next(r for r in matrix["rows"] if r["checkpoint"] == "base")["scores"]
 
 
-def summarise(run_dir: Path, tasks: list[str], general: str, base: dict[str, float]) -> dict:
+def summarise(run_dir: Path, tasks: list[str], general: list[str], base: dict[str, float]) -> dict:
     """Accuracy matrix (%), final average, BWT, forgetting, general-knowledge change, train seconds; for the RL
     methods also what the warm-ups and the stages after them gained and cost (`phase_one_*`, `phase_two_*`)."""
     all_rows = _rows(run_dir)
@@ -31,9 +31,7 @@ def summarise(run_dir: Path, tasks: list[str], general: str, base: dict[str, flo
     acc = [[100 * r["scores"][t] for t in tasks] for r in rows]
     final = acc[-1]
     summary = {"matrix": acc, "checkpoints": [r["checkpoint"] for r in rows],
-               "final_average": statistics.mean(final),
-               "general_base": 100 * base[general], "general_final": 100 * rows[-1]["scores"][general]}
-    summary["general_change"] = summary["general_final"] - summary["general_base"]
+               "final_average": statistics.mean(final), **general_change(base, rows[-1]["scores"], general)}
     if len(rows) == len(tasks):  # a sequence: row i is after task i
         summary["bwt"] = statistics.mean(final[j] - acc[j][j] for j in range(len(tasks) - 1))
         # Each task's accuracy right after its own stage: what the method learned. Forgetting is read beside
@@ -53,7 +51,7 @@ def summarise(run_dir: Path, tasks: list[str], general: str, base: dict[str, flo
     return summary
 
 
-def summarise_from_warmups(rl_run: Path, sft_runs: list[Path], tasks: list[str], general: str,
+def summarise_from_warmups(rl_run: Path, sft_runs: list[Path], tasks: list[str], general: list[str],
                            base: dict[str, float]) -> dict:
     """`rl_sft`'s summary: row i of its matrix is after SFT from `rl`'s warm-up model of task i (run i of
     `sft_runs`), and its second phase is measured from those warm-ups, as `rl`'s is. Not a sequence, so no
@@ -62,10 +60,21 @@ def summarise_from_warmups(rl_run: Path, sft_runs: list[Path], tasks: list[str],
     ends = [_rows(run)[-1] for run in sft_runs]
     acc = [[100 * r["scores"][t] for t in tasks] for r in ends]
     summary = {"matrix": acc, "checkpoints": [r["checkpoint"] for r in ends], "final_average": statistics.mean(acc[-1]),
-               "general_base": 100 * base[general], "general_final": 100 * ends[-1]["scores"][general],
+               **general_change(base, ends[-1]["scores"], general),
                "train_seconds": sum(_train_seconds(_manifest(run)) for run in sft_runs)}
-    summary["general_change"] = summary["general_final"] - summary["general_base"]
     summary.update({f"phase_two_{key}": value for key, value in phase(warmups, ends, tasks, general).items()})
+    return summary
+
+
+def general_change(base: dict[str, float], final: dict[str, float], general: list[str]) -> dict[str, float]:
+    """General knowledge from `base` to `final` scores, in %: the mean over the general tasks (`general_base`,
+    `general_final`, `general_change`) and, with more than one, each task's change (`general_change_TASK`)."""
+    changes = {task: 100 * (final[task] - base[task]) for task in general}
+    summary = {"general_base": 100 * statistics.mean(base[t] for t in general),
+               "general_final": 100 * statistics.mean(final[t] for t in general),
+               "general_change": statistics.mean(changes.values())}
+    if len(general) > 1:
+        summary.update({f"general_change_{task}": change for task, change in changes.items()})
     return summary
 
 
@@ -84,9 +93,10 @@ def _train_seconds(manifest: dict) -> float:
     return sum(s["metrics"].get("train_runtime", 0.0) for s in manifest["stages"].values())
 
 
-def phase(starts: list[dict], ends: list[dict], tasks: list[str], general: str) -> dict:
+def phase(starts: list[dict], ends: list[dict], tasks: list[str], general: list[str]) -> dict:
     """What the stage from each start to each end did (points, mean over tasks): `gain` on its own task, `loss`
-    on the earlier tasks (from the second task on) and on general knowledge. For the RL methods the warm-ups
+    on the earlier tasks (from the second task on) and on general knowledge (the mean over its tasks). For the RL
+    methods the warm-ups
     (phase one: from the previous task's end) and the stages after them (phase two) are such pairs; `rl_sft` starts from `rl`'s own warm-ups
     (summarise_from_warmups), so their second phases compare from one start."""
     def points(row, task):
@@ -94,7 +104,8 @@ def phase(starts: list[dict], ends: list[dict], tasks: list[str], general: str) 
     gain = [points(end, task) - points(start, task) for start, end, task in zip(starts, ends, tasks)]
     loss = [statistics.mean(points(start, t) - points(end, t) for t in tasks[:i])
             for i, (start, end) in enumerate(zip(starts, ends)) if i]
-    general_loss = [points(start, general) - points(end, general) for start, end in zip(starts, ends)]
+    general_loss = [statistics.mean(points(start, g) - points(end, g) for g in general)
+                    for start, end in zip(starts, ends)]
     return {"gain": statistics.mean(gain), "loss": statistics.mean(loss), "general_loss": statistics.mean(general_loss)}
 
 
@@ -107,7 +118,8 @@ def _pipeline_forgetting(run_dir: Path, earlier_tasks: list[str]) -> float:
 
 def aggregate(per_seed: list[dict], naive_seconds: float) -> dict:
     keys = ("final_average", "learned", "bwt", "forgetting", "general_change", "general_final", "train_seconds",
-            *(f"{name}_{key}" for name in ("phase_one", "phase_two") for key in ("gain", "loss", "general_loss")))
+            *(f"{name}_{key}" for name in ("phase_one", "phase_two") for key in ("gain", "loss", "general_loss")),
+            *(key for key in per_seed[0] if key.startswith("general_change_")))
     result = {}
     for key in keys:
         values = [s[key] for s in per_seed if key in s]
@@ -148,6 +160,14 @@ def rl_against_sft(results: dict) -> list[str]:
 def time_vs_naive_cell(result: dict) -> str:
     """Training time relative to naive fine-tuning ('n/a' when naive was not among the methods run)."""
     return "n/a" if result["time_vs_naive"] is None else f"{result['time_vs_naive']:.2f}x"
+
+
+def general_change_cell(result: dict) -> str:
+    """The general-knowledge change, mean ± std over seeds; with several general tasks, each task's mean after it."""
+    text = f"{result['general_change']:.1f} ± {result['general_change_std']:.1f}"
+    each = [f"{key.removeprefix('general_change_')} {value:.1f}" for key, value in result.items()
+            if key.startswith("general_change_") and not key.endswith("_std")]
+    return f"{text} ({', '.join(each)})" if each else text
 
 
 def merge_alphas_cell(result: dict) -> str:

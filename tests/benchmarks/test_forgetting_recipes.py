@@ -34,6 +34,12 @@ def test_rl_sft_starts_each_task_from_rl_own_warm_up(setting_name, tmp_path):
         recipe_for("rl_sft", "base-model", 0, setting["steps"], setting, tmp_path, True)
 
 
+def test_smollm2_scores_capitals_and_regions_as_general_knowledge(tmp_path):
+    recipe = _load(recipe_for("merge", "base-model", 0, 50, SETTINGS["smollm2"], tmp_path, True), tmp_path)
+    assert [t.name for t in recipe.eval.tasks if t.general] == ["world_capitals", "world_regions"]
+    assert recipe.eval.apply_chat_template is False  # capitals' 3-shot completions, as the README's general tasks
+
+
 def _load(recipe: dict, folder: Path):
     path = folder / "recipe.yaml"
     path.write_text(yaml.safe_dump(recipe))
@@ -149,5 +155,6 @@ def test_learn_then_replay_trains_each_later_task_alone_then_with_half_replayed(
         elif index > 0:
             assert stage["replay"] == {"stages": [s["name"] for s in stages[:index] if s["name"].startswith("t")],
                                        "ratio": 0.5}
-    assert [t["trained_in"] for t in recipe["eval"]["tasks"][:-1]] == [f"t{i}_{t}" for i, t in enumerate(tasks)]
+    trained = [t["trained_in"] for t in recipe["eval"]["tasks"] if not t.get("general")]
+    assert trained == [f"t{i}_{t}" for i, t in enumerate(tasks)]
     _load(recipe, tmp_path)  # the runner accepts it

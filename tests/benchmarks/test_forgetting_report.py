@@ -10,7 +10,7 @@ import json
 
 import pytest
 from forgetting import SETTINGS, markdown
-from forgetting_summary import aggregate, phase, rl_against_sft, summarise_from_warmups
+from forgetting_summary import aggregate, general_change, phase, rl_against_sft, summarise_from_warmups
 
 from cpt.core.layout import RunLayout
 
@@ -49,12 +49,12 @@ def test_rl_second_phase_is_measured_from_its_warm_up_and_sft_is_scaled_to_its_g
     warmups = [_row("w0_a", {"a": 0.5, "b": 0.0, "g": 0.3}), _row("w1_b", {"a": 0.8, "b": 0.4, "g": 0.3})]
     grpo = [_row("t0_a", {"a": 0.7, "b": 0.0, "g": 0.3}), _row("t1_b", {"a": 0.7, "b": 0.6, "g": 0.2})]
     sft = [_row("t0_a", {"a": 0.9, "b": 0.0, "g": 0.2}), _row("t1_b", {"a": 0.4, "b": 0.8, "g": 0.1})]
-    rl_phase, sft_phase = phase(warmups, grpo, tasks, "g"), phase(warmups, sft, tasks, "g")
+    rl_phase, sft_phase = phase(warmups, grpo, tasks, ["g"]), phase(warmups, sft, tasks, ["g"])
     assert rl_phase["gain"] == pytest.approx(20.0) and rl_phase["loss"] == pytest.approx(10.0)
     assert rl_phase["general_loss"] == pytest.approx(5.0)
     assert sft_phase["gain"] == pytest.approx(40.0) and sft_phase["loss"] == pytest.approx(40.0)
     results = {m: {f"phase_two_{k}": v for k, v in second.items()} for m, second in (("rl", rl_phase), ("rl_sft", sft_phase))}
-    warmup_phase = phase([_row("base", {"a": 0.0, "b": 0.0, "g": 0.3}), grpo[0]], warmups, tasks, "g")
+    warmup_phase = phase([_row("base", {"a": 0.0, "b": 0.0, "g": 0.3}), grpo[0]], warmups, tasks, ["g"])
     results["rl"].update({f"phase_one_{k}": v for k, v in warmup_phase.items()})
     text = "\n".join(rl_against_sft(results))
     # SFT gained twice GRPO's 20 points: at 20 its line from the warm-up loses half its 40 points, against GRPO's 10.
@@ -85,10 +85,26 @@ def test_rl_sft_rows_are_sft_from_each_of_rl_own_warm_ups(tmp_path):
                                 _row("w1_b", {"a": 0.8, "b": 0.4, "g": 0.3}), _row("t1_b", {"a": 0.7, "b": 0.6, "g": 0.2})], 10.0)
     sft = [_run(tmp_path / "sft0", [_row("t0_a", {"a": 0.9, "b": 0.0, "g": 0.2})], 3.0),
            _run(tmp_path / "sft1", [_row("t1_b", {"a": 0.4, "b": 0.8, "g": 0.1})], 4.0)]
-    summary = summarise_from_warmups(rl, sft, tasks, "g", base)
+    summary = summarise_from_warmups(rl, sft, tasks, ["g"], base)
     # from w0_a: a 50 -> 90; from w1_b: b 40 -> 80 while a falls 80 -> 40 and g 30 -> 10
     assert summary["phase_two_gain"] == pytest.approx(40.0) and summary["phase_two_loss"] == pytest.approx(40.0)
     assert summary["phase_two_general_loss"] == pytest.approx(15.0)
     assert summary["matrix"] == [[90.0, 0.0], [40.0, 80.0]] and summary["final_average"] == pytest.approx(60.0)
     assert summary["general_change"] == pytest.approx(-20.0) and summary["train_seconds"] == pytest.approx(7.0)
     assert "bwt" not in summary  # the rows are not a sequence
+
+
+def test_two_general_tasks_report_their_mean_and_each_change():
+    base = {"caps": 0.40, "regions": 0.80}
+    summary = general_change(base, {"caps": 0.34, "regions": 0.78}, ["caps", "regions"])
+    assert summary["general_change"] == pytest.approx(-4.0)
+    assert summary["general_change_caps"] == pytest.approx(-6.0)
+    assert summary["general_change_regions"] == pytest.approx(-2.0)
+    seeds = [{**_seed(50.0, 100.0), **summary}, {**_seed(50.0, 100.0), **general_change(base, base, ["caps", "regions"])}]
+    row = next(line for line in _table({"freeze": seeds}).splitlines() if line.startswith("| freeze |"))
+    assert "| -2.0 ± 2.0 (caps -3.0, regions -1.0) |" in row
+
+
+def test_one_general_task_has_no_per_task_keys():
+    summary = general_change({"capitals": 0.5}, {"capitals": 0.25}, ["capitals"])
+    assert summary == {"general_base": 50.0, "general_final": 25.0, "general_change": -25.0}
