@@ -96,9 +96,9 @@ def _train_seconds(manifest: dict) -> float:
 def phase(starts: list[dict], ends: list[dict], tasks: list[str], general: list[str]) -> dict:
     """What the stage from each start to each end did (points, mean over tasks): `gain` on its own task, `loss`
     on the earlier tasks (from the second task on) and on general knowledge (the mean over its tasks). For the RL
-    methods the warm-ups
-    (phase one: from the previous task's end) and the stages after them (phase two) are such pairs; `rl_sft` starts from `rl`'s own warm-ups
-    (summarise_from_warmups), so their second phases compare from one start."""
+    methods the warm-ups (phase one: from the previous task's end) and the stages after them (phase two) are such
+    pairs; `rl_sft` starts from `rl`'s own warm-ups (summarise_from_warmups), so their second phases compare from
+    one start."""
     def points(row, task):
         return 100 * row["scores"][task]
     gain = [points(end, task) - points(start, task) for start, end, task in zip(starts, ends, tasks)]
