@@ -17,7 +17,9 @@ multi-task bound's too: `*_lr2`, `*_lr05`), larger replay shares (`replay_30`, `
 `replay_50_added`: the replayed rows on top of the stage's own, so a stage with replay runs twice the steps;
 `replay_50_added_recent`: the same, each earlier task's part of the replayed rows weighted by its place, 1, 2, 3;
 `ssr_replay_added`: the same steps, the on-top half split between replay and self-synthesized rehearsal;
-`freezeN_replay_added` (N = 2, 8, 16): replay on top with the embeddings and the bottom N decoder layers frozen; and
+`freezeN_replay_added` (N = 2, 8, 16): replay on top with the embeddings and the bottom N decoder layers frozen
+(`freeze2_mlp_replay_added`: every layer's MLP too, only attention trains; `freeze2_general_ssr_replay_added`: a fifth
+of every stage the starting model continuing general text starts, benchmarks/data/general_text_starts.txt); and
 `multitask_long`, multi-task at that sequence's total steps), and RL:
 each task learned by GRPO (exact-match reward, KL 0.04 to the stage's start, an RFT filter) after a short SFT
 warm-up, since the base model scores 0-14% on these tasks and GRPO gets little reward from that; `rl_sft` (list

@@ -8,10 +8,12 @@ builds the recipes from them, so each method is a recipe line a team could write
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 # `freezeN_replay_added`: replay on top, and the embeddings and the bottom N of SmolLM2's 30 decoder layers frozen
-FREEZE_VARIANTS = tuple(f"freeze{layers}_replay_added" for layers in (2, 8, 16))
-FREEZE_METHOD = re.compile(r"freeze(\d+)_replay_added")
+# (`freeze2_mlp_replay_added`: and every layer's MLP, so only attention trains above the bottom 2)
+FREEZE_VARIANTS = (*(f"freeze{layers}_replay_added" for layers in (2, 8, 16)), "freeze2_mlp_replay_added")
+FREEZE_METHOD = re.compile(r"freeze(\d+)(_mlp)?_replay_added")
 # The same steps as freeze2_replay_added (so multitask_long is its bound too), two thirds of them the stage's own rows:
 # on SmolLM2 the accuracy each task reaches at its own stage ("learned") bounds what replay on top keeps at the end
 # (docs/forgetting.md), so this trades some replay for more training on the new task.
@@ -21,7 +23,12 @@ OWN_HEAVY_REPLAY_SHARE = 1 / 3
 # does, which learns each task best), then as many steps with half of them replayed (`t<i>_<task>`, the row the
 # accuracy matrix reads), the freeze on both: 350 steps in all, so multitask_long is its bound too.
 LEARN_THEN_REPLAY = "freeze2_learn_then_replay"
-FREEZE2 = {"method": "freeze", "layers": 2}  # the guard of the two methods above
+# General rehearsal under the freeze: in every stage a fifth of the rows are the stage's starting model continuing
+# plain general-knowledge text starts (a prompt file of the benchmark, no geography), the rest of the on-top half
+# replay, so general knowledge is rehearsed from the first stage on without any of the model's own training data.
+GENERAL_REHEARSAL = "freeze2_general_ssr_replay_added"
+GENERAL_TEXT_STARTS = Path(__file__).resolve().parent / "data" / "general_text_starts.txt"
+FREEZE2 = {"method": "freeze", "layers": 2}  # the guard of the methods above
 METHODS = ("naive", "lora", "olora", "osf", "osf_adaptive", "replay", "kl_anchor", "multitask")
 # Variants tried on SmolLM2 after the defaults (run them with --methods; a --workdir reuses finished runs).
 VARIANTS = ("replay_30", "replay_50", "replay_70", "olora_replay", "kl_anchor_01", "osf_grow", "osf_updates",
@@ -29,7 +36,7 @@ VARIANTS = ("replay_30", "replay_50", "replay_70", "olora_replay", "kl_anchor_01
             "olora_all_ssr_replay", "olora_all_l005_replay", "replay_balanced", "replay_50_added",
             "ssr_replay_added", "replay_50_added_recent", *FREEZE_VARIANTS, "multitask_long",
             *(f"{method}{suffix}" for suffix in ("_lr2", "_lr05") for method in ("freeze2_replay_added", "multitask_long")),
-            "freeze8_replay_added_lr05",
+            "freeze8_replay_added_lr05", "freeze2_mlp_replay_added_lr2", GENERAL_REHEARSAL,
             "freeze2_replay_added_decay07", "freeze2_replay_added_decay05", OWN_HEAVY, LEARN_THEN_REPLAY,
             "rl", "rl_sft")
 # Every linear layer of a Llama-type block: sequential LoRA over these learned sorting on SmolLM2 (82%) where O-LoRA
@@ -43,7 +50,7 @@ REPLAY_SHARES = {"replay": 0.2, "replay_30": 0.3, "replay_50": 0.5, "replay_70":
 ADDED_REPLAY_SHARE = REPLAY_SHARES["replay_50"]  # replay_50_added is replay_50 with the steps raised
 # The methods whose stages after the first run 1 / (1 - ADDED_REPLAY_SHARE) times the steps (stage_steps).
 ADDED_STEP_METHODS = ("replay_50_added", "ssr_replay_added", "replay_50_added_recent", *FREEZE_VARIANTS,
-                      OWN_HEAVY, "multitask_long")
+                      OWN_HEAVY, GENERAL_REHEARSAL, "multitask_long")
 MERGE_BUDGET = 2.0  # points: the issue's target for general knowledge, so not a tuned setting
 
 
@@ -59,9 +66,16 @@ def method_stage(method: str, index: int, tasks: list[str], setting: dict) -> di
         return {**method_stage(first, index, tasks, setting), **method_stage(second, index, tasks, setting)}
     if method in (LEARN_THEN_REPLAY, OWN_HEAVY):
         return {"guard": dict(FREEZE2), **data_mix(method, index, earlier)}
+    if method == GENERAL_REHEARSAL:
+        # Plain text continued: the answers seldom end in EOS within 48 tokens, so the cut ones are kept.
+        rehearsal = {"prompts": {"path": str(GENERAL_TEXT_STARTS)}, "rows": 64, "ratio": 0.2, "max_new_tokens": 48,
+                     "keep_unfinished": True}
+        replay = {"replay": {"stages": earlier, "ratio": ADDED_REPLAY_SHARE - 0.2}} if earlier else {}
+        return {"guard": dict(FREEZE2), "rehearsal": rehearsal, **replay}
     frozen = FREEZE_METHOD.fullmatch(method)
     if frozen:  # spurious forgetting (Zheng et al. 2025): the bottom layers kept, under replay on top
-        return {"guard": {"method": "freeze", "layers": int(frozen[1])}, **data_mix("replay_50_added", index, earlier)}
+        guard = {"method": "freeze", "layers": int(frozen[1]), **({"modules": ["mlp"]} if frozen[2] else {})}
+        return {"guard": guard, **data_mix("replay_50_added", index, earlier)}
     if method.startswith("olora_all"):  # O-LoRA on every linear layer, with replay (and SSR)
         # Over all 7 matrices per layer the paper's lambda1 0.5 makes the orthogonality term hundreds of times the task loss
         # (docs/forgetting.md); l005 tries 0.05

@@ -8,6 +8,7 @@
     guard: {method: kl_anchor, weight: 1.0}                  # KL(pi || pi_start) on the trained tokens (sft, cpt)
     guard: {method: kl_anchor, distance: l2, weight: 0.01}   # or the squared distance to the start weights
     guard: {method: freeze, layers: 8}                       # embeddings + bottom 8 decoder layers kept as they are
+    guard: {method: freeze, layers: 2, modules: [mlp]}       # and every layer's MLP: only attention trains above
 
 Replay, the data-side guard, is the stage's `replay:` key (sft_config.ReplaySpec) and combines with any
 of these.
@@ -118,6 +119,8 @@ class FreezeSpec(StrictModel):
     # No default: how many of a model's layers to keep is the recipe's choice (SmolLM2-135M has 30, a 7B 32).
     layers: int = Field(gt=0, description="bottom decoder layers kept as they are")
     embeddings: bool = Field(True, description="keep the input embeddings (and a head tied to them) too")
+    modules: list[str] = Field(default_factory=list, description="submodules of every decoder layer kept too, "
+                               "by attribute name (Llama-type: mlp, self_attn): [mlp] trains attention only")
 
     def check_depth(self, decoder_layers: int, stage: str) -> None:
         """Refuse a count that would freeze every decoder layer (nothing above the frozen part would train).

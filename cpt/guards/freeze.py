@@ -2,6 +2,7 @@
 
     guard: {method: freeze, layers: 8}                      # embeddings + decoder layers 0-7 stay, the rest train
     guard: {method: freeze, layers: 8, embeddings: false}   # the embeddings train too
+    guard: {method: freeze, layers: 2, modules: [mlp]}      # and every layer's MLP: only attention trains above
 
 "Spurious Forgetting in Continual Learning of Language Models" (Zheng et al., ICLR 2025) finds that much of
 what sequential fine-tuning loses is the bottom layers' alignment to earlier tasks, and that freezing the
@@ -9,6 +10,11 @@ bottom layers keeps much of it. PyTorch's `requires_grad_` is all it takes: the 
 only the weights that still require a gradient, so the frozen part also costs no optimizer state and no
 weight gradients. With tied embeddings (SmolLM2, the toy) the LM head is the embedding matrix, so freezing
 the embeddings keeps the head as well.
+
+`modules` freezes the named submodule of every decoder layer above the bottom ones too. `[mlp]` leaves only the
+attention to train: factual recall runs through the middle layers' MLPs ("Locating and Editing Factual
+Associations in GPT", Meng et al. 2022), so a task that needs new behaviour rather than new facts can be learned
+without writing over them.
 """
 
 from __future__ import annotations
@@ -48,12 +54,21 @@ class FreezeGuard(Guard):
             # Under gradient checkpointing transformers makes the embeddings' output require a gradient itself
             # (activation_checkpointing_enable), so the layers above still get theirs.
             frozen.append(model.get_input_embeddings())
+        frozen += [self._submodule(layer, name) for layer in layers[self.spec.layers:] for name in self.spec.modules]
         for module in frozen:
             module.requires_grad_(False)
         # Under ZeRO-3 the model is loaded partitioned: a weight's numel() is 0 here, its size is ds_numel.
         sizes = [(getattr(p, "ds_numel", p.numel()), p.requires_grad) for p in model.parameters()]
         trainable, total = sum(n for n, grad in sizes if grad), sum(n for n, _ in sizes)
-        log.info("guard freeze: decoder layers 0-%d%s frozen; %.1f%% of the weights train",
+        log.info("guard freeze: decoder layers 0-%d%s%s frozen; %.1f%% of the weights train",
                  self.spec.layers - 1, " and the input embeddings" if self.spec.embeddings else "",
-                 100 * trainable / total)
+                 "".join(f", every layer's {name}" for name in self.spec.modules), 100 * trainable / total)
         return model
+
+    def _submodule(self, layer: nn.Module, name: str) -> nn.Module:
+        module = getattr(layer, name, None)
+        if not isinstance(module, nn.Module):
+            children = ", ".join(child for child, _ in layer.named_children())
+            raise UserError(f"stage {self.stage}: guard.modules: '{name}' is not a submodule of the model's decoder "
+                            f"layers ({type(layer).__name__} has: {children})")
+        return module

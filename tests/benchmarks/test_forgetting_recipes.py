@@ -100,14 +100,17 @@ def test_recent_replay_weights_each_earlier_task_by_its_place(tmp_path):
     assert spec.shares(spec.stages) == pytest.approx([0.5 / 6, 1 / 6, 0.25])
 
 
-@pytest.mark.parametrize("layers", [2, 8])
-def test_freeze_variants_are_replay_on_top_with_the_bottom_layers_frozen(layers, tmp_path):
+@pytest.mark.parametrize("method, guard", [("freeze2_replay_added", {"layers": 2}),
+                                           ("freeze8_replay_added", {"layers": 8}),
+                                           ("freeze2_mlp_replay_added", {"layers": 2, "modules": ["mlp"]})])
+def test_freeze_variants_are_replay_on_top_with_the_bottom_layers_frozen(method, guard, tmp_path):
     setting = SETTINGS["smollm2"]
-    frozen = recipe_for(f"freeze{layers}_replay_added", "base-model", 0, 50, setting, tmp_path, True)["stages"]
+    frozen = recipe_for(method, "base-model", 0, 50, setting, tmp_path, True)["stages"]
     plain = recipe_for("replay_50_added", "base-model", 0, 50, setting, tmp_path, True)["stages"]
     for stage, replayed in zip(frozen, plain, strict=True):
-        assert stage.pop("guard") == {"method": "freeze", "layers": layers}
+        assert stage.pop("guard") == {"method": "freeze", **guard}
         assert stage == replayed
+    _load(recipe_for(method, "base-model", 0, 50, setting, tmp_path, True), tmp_path)  # the runner accepts it
 
 
 @pytest.mark.parametrize("suffix, factor", [("_decay07", 0.7), ("_decay05", 0.5)])
@@ -158,3 +161,19 @@ def test_learn_then_replay_trains_each_later_task_alone_then_with_half_replayed(
     trained = [t["trained_in"] for t in recipe["eval"]["tasks"] if not t.get("general")]
     assert trained == [f"t{i}_{t}" for i, t in enumerate(tasks)]
     _load(recipe, tmp_path)  # the runner accepts it
+
+
+def test_general_rehearsal_rehearses_general_text_in_every_stage_within_the_on_top_half(tmp_path):
+    """freeze2_general_ssr_replay_added: a fifth of every stage is the start continuing the benchmark's text starts,
+    the rest of the on-top half replay; the steps, the freeze and the prompts' file are the runner's to accept."""
+    setting = SETTINGS["smollm2"]
+    recipe = recipe_for("freeze2_general_ssr_replay_added", "base-model", 0, 50, setting, tmp_path, True)
+    plain = recipe_for("freeze2_replay_added", "base-model", 0, 50, setting, tmp_path, True)["stages"]
+    stages = _load(recipe, tmp_path).stages
+    assert [s.train["max_steps"] for s in stages] == [s["train"]["max_steps"] for s in plain]
+    starts = Path(stages[0].rehearsal.prompts.path).read_text().splitlines()
+    assert len(starts) == 64 and not any("capital" in line.lower() for line in starts)
+    for index, stage in enumerate(stages):
+        assert stage.guard.layers == 2 and stage.rehearsal.ratio == 0.2 and stage.rehearsal.prompts.path
+        share = stage.replay.ratio if index else 0.0
+        assert share + stage.rehearsal.ratio == pytest.approx(0.5 if index else 0.2)

@@ -1,6 +1,7 @@
 """The freeze guard on the toy model with real optimizer steps: the embeddings (and the head tied to them) and
 the bottom layers stay bit for bit, the layers above still train, also under re-entrant gradient checkpointing,
-and a count that would freeze every layer is refused with the key named."""
+`modules: [mlp]` keeps every layer's MLP while attention trains, and a count that would freeze every layer or a
+module name the layers lack is refused with the key named."""
 
 from __future__ import annotations
 
@@ -55,6 +56,22 @@ def test_embeddings_can_train(toy_model):
     moved = _moved(model, start)
     assert "model.embed_tokens.weight" in moved
     assert not any(name.startswith("model.layers.0.") for name in moved)
+
+
+def test_mlp_modules_stay_in_every_layer_and_attention_trains(toy_model):
+    model = FreezeGuard(FreezeSpec(method="freeze", layers=1, modules=["mlp"]), "b").prepare_model(toy_model)
+    start = {name: p.detach().clone() for name, p in model.named_parameters()}
+    _train(model)
+    moved = _moved(model, start)
+    assert not any(".mlp." in name or name.startswith("model.layers.0.") for name in moved)
+    for layer in (1, 2, 3):
+        assert {f"model.layers.{layer}.self_attn.q_proj.weight", f"model.layers.{layer}.self_attn.o_proj.weight"} <= moved
+
+
+def test_a_module_the_layers_lack_is_refused_with_their_children(toy_model):
+    with pytest.raises(UserError, match=r"stage b: guard.modules: 'ffn' is not a submodule of the model's decoder "
+                                        r"layers \(LlamaDecoderLayer has: self_attn, mlp, "):
+        FreezeGuard(FreezeSpec(method="freeze", layers=1, modules=["ffn"]), "b").prepare_model(toy_model)
 
 
 def test_freezing_every_layer_is_refused_with_the_key(toy_model):
