@@ -12,9 +12,10 @@ weight gradients. With tied embeddings (SmolLM2, the toy) the LM head is the emb
 the embeddings keeps the head as well.
 
 `modules` freezes the named submodule of every decoder layer above the bottom ones too. `[mlp]` leaves only the
-attention to train: factual recall runs through the middle layers' MLPs ("Locating and Editing Factual
-Associations in GPT", Meng et al. 2022), so a task that needs new behaviour rather than new facts can be learned
-without writing over them.
+attention to train. Factual recall runs through the middle layers' MLPs ("Locating and Editing Factual
+Associations in GPT", Meng et al. 2022), so it was tried as a way to learn new behaviour without writing over
+facts; on SmolLM2 it lost about as many capitals as half the learning rate and learned counting less
+(docs/forgetting.md, "Three more tries at general knowledge").
 """
 
 from __future__ import annotations
