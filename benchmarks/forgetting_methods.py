@@ -28,6 +28,7 @@ LEARN_THEN_REPLAY = "freeze2_learn_then_replay"
 # replay, so general knowledge is rehearsed from the first stage on without any of the model's own training data.
 GENERAL_REHEARSAL = "freeze2_general_ssr_replay_added"
 GENERAL_TEXT_STARTS = Path(__file__).resolve().parent / "data" / "general_text_starts.txt"
+GENERAL_REHEARSAL_SHARE = 0.2
 FREEZE2 = {"method": "freeze", "layers": 2}  # the guard of the methods above
 METHODS = ("naive", "lora", "olora", "osf", "osf_adaptive", "replay", "kl_anchor", "multitask")
 # Variants tried on SmolLM2 after the defaults (run them with --methods; a --workdir reuses finished runs).
@@ -68,9 +69,9 @@ def method_stage(method: str, index: int, tasks: list[str], setting: dict) -> di
         return {"guard": dict(FREEZE2), **data_mix(method, index, earlier)}
     if method == GENERAL_REHEARSAL:
         # Plain text continued: the answers seldom end in EOS within 48 tokens, so the cut ones are kept.
-        rehearsal = {"prompts": {"path": str(GENERAL_TEXT_STARTS)}, "rows": 64, "ratio": 0.2, "max_new_tokens": 48,
-                     "keep_unfinished": True}
-        replay = {"replay": {"stages": earlier, "ratio": ADDED_REPLAY_SHARE - 0.2}} if earlier else {}
+        rehearsal = {"prompts": {"path": str(GENERAL_TEXT_STARTS)}, "rows": 64, "ratio": GENERAL_REHEARSAL_SHARE,
+                     "max_new_tokens": 48, "keep_unfinished": True}
+        replay = {"replay": {"stages": earlier, "ratio": ADDED_REPLAY_SHARE - GENERAL_REHEARSAL_SHARE}} if earlier else {}
         return {"guard": dict(FREEZE2), "rehearsal": rehearsal, **replay}
     frozen = FREEZE_METHOD.fullmatch(method)
     if frozen:  # spurious forgetting (Zheng et al. 2025): the bottom layers kept, under replay on top
