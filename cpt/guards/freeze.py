@@ -55,7 +55,8 @@ class FreezeGuard(Guard):
             # Under gradient checkpointing transformers makes the embeddings' output require a gradient itself
             # (activation_checkpointing_enable), so the layers above still get theirs.
             frozen.append(model.get_input_embeddings())
-        frozen += [self._submodule(layer, name) for layer in layers[self.spec.layers:] for name in self.spec.modules]
+        frozen += [layer_submodule(layer, name, self.stage) for layer in layers[self.spec.layers:]
+                   for name in self.spec.modules]
         for module in frozen:
             module.requires_grad_(False)
         # Under ZeRO-3 the model is loaded partitioned: a weight's numel() is 0 here, its size is ds_numel.
@@ -66,10 +67,13 @@ class FreezeGuard(Guard):
                  "".join(f", every layer's {name}" for name in self.spec.modules), 100 * trainable / total)
         return model
 
-    def _submodule(self, layer: nn.Module, name: str) -> nn.Module:
-        module = getattr(layer, name, None)
-        if not isinstance(module, nn.Module):
-            children = ", ".join(child for child, _ in layer.named_children())
-            raise UserError(f"stage {self.stage}: guard.modules: '{name}' is not a submodule of the model's decoder "
-                            f"layers ({type(layer).__name__} has: {children})")
-        return module
+
+def layer_submodule(layer: nn.Module, name: str, stage: str) -> nn.Module:
+    """The submodule `name` of a decoder layer (a freeze guard's `modules` entry); a UserError naming the layer's
+    children when it has none of that name. Preflight calls it on a layer built on the meta device."""
+    module = getattr(layer, name, None)
+    if not isinstance(module, nn.Module):
+        children = ", ".join(child for child, _ in layer.named_children())
+        raise UserError(f"stage {stage}: guard.modules: '{name}' is not a submodule of the model's decoder "
+                        f"layers ({type(layer).__name__} has: {children})")
+    return module

@@ -21,7 +21,7 @@ def preflight(recipe: Recipe) -> None:
     check_model_spec(recipe.model)
     check_output_dir(Path(recipe.run.output_dir))
     launch, checked = launch_of(recipe), set()
-    _check_freeze_depth(recipe)
+    _check_freeze_guards(recipe)
     for stage in recipe.stages:
         for source, shapes in stage_sources(stage):
             if (source.model_dump_json(), shapes) not in checked:  # a file many stages train on is read once
@@ -37,15 +37,42 @@ def preflight(recipe: Recipe) -> None:
         check_eval_spec(recipe.eval, _local_base(recipe) if recipe.eval.base else [])
 
 
-def _check_freeze_depth(recipe: Recipe) -> None:
-    """A freeze guard's `layers` against the base model's layer count, when its config is on disk (otherwise the
-    guard checks it on the loaded model, at the stage's start)."""
+def _check_freeze_guards(recipe: Recipe) -> None:
+    """A freeze guard's `layers` against the base model's layer count, and its `modules` against a decoder layer's
+    children, when the base model's config is on disk (otherwise the guard checks both on the loaded model, at the
+    stage's start: a typo in a later stage would stop the run after the earlier stages trained)."""
     freezes = [stage for stage in recipe.stages if stage.guard is not None and stage.guard.method == "freeze"]
     config = base_config_if_present(recipe.model) if freezes else None
-    depth = (config or {}).get("num_hidden_layers")
+    if config is None:
+        return
+    depth = config.get("num_hidden_layers")
     if isinstance(depth, int):
         for stage in freezes:
             stage.guard.check_depth(depth, stage.name)
+    named = [stage for stage in freezes if stage.guard.modules]
+    layer = _empty_decoder_layer(config) if named else None
+    if layer is not None:
+        from cpt.guards.freeze import layer_submodule
+
+        for stage in named:
+            for name in stage.guard.modules:
+                layer_submodule(layer, name, stage.name)
+
+
+def _empty_decoder_layer(config: dict):
+    """The first decoder layer of the model `config` describes, built on the meta device (no memory, no weights
+    read); None for a model type transformers does not know without remote code, or without a decoder stack."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    settings = {key: value for key, value in config.items() if key != "model_type"}
+    try:
+        with torch.device("meta"):
+            model = AutoModelForCausalLM.from_config(AutoConfig.for_model(config.get("model_type", ""), **settings))
+    except (ValueError, KeyError, TypeError):
+        return None
+    layers = getattr(model.get_decoder(), "layers", None)
+    return layers[0] if layers is not None and len(layers) else None
 
 
 def _local_base(recipe: Recipe) -> list[Path]:
