@@ -36,7 +36,8 @@ VARIANTS = ("replay_30", "replay_50", "replay_70", "olora_replay", "kl_anchor_01
             "merge", "merge_replay", "ssr", "ssr_replay", "ssr_replay_lr2", "replay_lr2", "olora_all_replay",
             "olora_all_ssr_replay", "olora_all_l005_replay", "replay_balanced", "replay_50_added",
             "ssr_replay_added", "replay_50_added_recent", *FREEZE_VARIANTS, "multitask_long",
-            *(f"{method}{suffix}" for suffix in ("_lr2", "_lr05") for method in ("freeze2_replay_added", "multitask_long")),
+            *(f"{method}{suffix}" for suffix in ("_lr2", "_lr05", "_lr025")
+              for method in ("freeze2_replay_added", "multitask_long")),
             "freeze8_replay_added_lr05", "freeze2_mlp_replay_added_lr2", GENERAL_REHEARSAL,
             "freeze2_replay_added_decay07", "freeze2_replay_added_decay05", OWN_HEAVY, LEARN_THEN_REPLAY,
             "rl", "rl_sft")
@@ -138,12 +139,13 @@ def data_mix(method: str, index: int, earlier: list[str]) -> dict:
     return {}
 
 
-RATE_SUFFIXES = {"_lr2": 2.0, "_lr05": 0.5}  # `<method>_lr2`: twice the setting's learning rate; `_lr05`: half
+# `<method>_lr2`: twice the setting's learning rate; `_lr05`: half; `_lr025`: a quarter
+RATE_SUFFIXES = {"_lr2": 2.0, "_lr05": 0.5, "_lr025": 0.25}
 
 
 def scaled_rate(method: str, setting: dict) -> tuple[str, dict]:
-    """`<method>_lr2` / `<method>_lr05`: the method at twice / half the setting's learning rate (every stage, the
-    multi-task bound's too), as (method, setting); any other method as it is."""
+    """`<method>_lr2` / `_lr05` / `_lr025`: the method at twice / half / a quarter of the setting's learning rate
+    (every stage, the multi-task bound's too), as (method, setting); any other method as it is."""
     method, factor = _suffix_factor(method, RATE_SUFFIXES)
     if factor == 1.0:
         return method, setting

@@ -79,10 +79,10 @@ def test_added_replay_keeps_every_new_row_and_multitask_long_matches_its_steps(m
 
 
 @pytest.mark.parametrize("method", ["freeze2_replay_added", "multitask_long"])
-@pytest.mark.parametrize("suffix, rate", [("_lr2", 2e-4), ("_lr05", 5e-5)])
+@pytest.mark.parametrize("suffix, rate", [("_lr2", 2e-4), ("_lr05", 5e-5), ("_lr025", 2.5e-5)])
 def test_a_rate_suffix_is_the_same_recipe_at_that_rate(method, suffix, rate, tmp_path):
-    """`<method>_lr2` / `_lr05`: every stage of the method (the multi-task bound's one stage too) at twice / half
-    the setting's rate of 1e-4, and nothing else changed."""
+    """`<method>_lr2` / `_lr05` / `_lr025`: every stage of the method (the multi-task bound's one stage too) at twice /
+    half / a quarter of the setting's rate of 1e-4, and nothing else changed."""
     setting = SETTINGS["smollm2"]
     plain = recipe_for(method, "base-model", 0, 50, setting, tmp_path, True)
     scaled = recipe_for(f"{method}{suffix}", "base-model", 0, 50, setting, tmp_path, True)
