@@ -55,6 +55,13 @@ class Precision:
 class CpuBf16:
     native: bool
     how: str  # what decided it, for messages
+    forced: bool = False  # CPT_CPU_BF16 decided it, not the processor
+
+    def phrase(self) -> str:
+        """'this CPU has native bf16 (AMX)' / '... no native bf16 (AVX2)' / 'bf16 forced off (CPT_CPU_BF16=0)'."""
+        if self.forced:
+            return f"bf16 forced {'on' if self.native else 'off'} ({self.how})"
+        return f"this CPU has {'native' if self.native else 'no native'} bf16 ({self.how})"
 
 
 def choose_precision(train: dict, model_params: int | None = None) -> Precision:
@@ -76,9 +83,7 @@ def choose_precision(train: dict, model_params: int | None = None) -> Precision:
         return Precision(bool(asked_bf16), False, reason)
     if cpu.native and model_params is not None and model_params < SMALL_MODEL_PARAMS:
         return Precision(False, False, f"a {model_params / 1e6:.1f}M-parameter model trains faster in fp32 on a CPU")
-    if cpu.native:
-        return Precision(True, False, f"this CPU has native bf16 ({cpu.how})")
-    return Precision(False, False, f"this CPU has no native bf16 ({cpu.how})")
+    return Precision(cpu.native, False, cpu.phrase())
 
 
 def emulated_bf16_warning(precision: Precision) -> str | None:
@@ -94,7 +99,12 @@ def cpu_bf16() -> CpuBf16:
     """Whether this CPU runs bf16 matrix products natively (cached for the process)."""
     forced = os.environ.get(FORCE_ENV, "").strip()
     if forced in ("0", "1"):
-        return CpuBf16(forced == "1", f"{FORCE_ENV}={forced}")
+        return CpuBf16(forced == "1", f"{FORCE_ENV}={forced}", forced=True)
+    return _processor_bf16()
+
+
+def _processor_bf16() -> CpuBf16:
+    """What the processor (and oneDNN) offers, whatever CPT_CPU_BF16 says."""
     capability = _capability()
     if not _onednn_bf16():
         return CpuBf16(False, capability)
@@ -124,8 +134,11 @@ def count_parameters(folder: str | Path | None) -> int | None:
 
 
 def cpu_kind() -> str:
-    """One phrase for benchmark tables: 'AMX bf16' / 'AVX2, no native bf16'."""
+    """One phrase for benchmark tables: 'AMX bf16' / 'AVX2, no native bf16' / 'AMX, bf16 forced off (CPT_CPU_BF16=0)'."""
     cpu = cpu_bf16()
+    if cpu.forced:
+        processor = _processor_bf16()
+        return f"{processor.how}{'' if processor.native else ' without native bf16'}, {cpu.phrase()}"
     return f"{cpu.how} bf16" if cpu.native else f"{cpu.how}, no native bf16"
 
 

@@ -15,6 +15,7 @@ from cpt.core.precision import (
     choose_precision,
     count_parameters,
     cpu_bf16,
+    cpu_kind,
     emulated_bf16_warning,
 )
 from cpt.recipe.load import load_recipe
@@ -96,7 +97,8 @@ def test_the_environment_override_forces_either_answer(cpu, monkeypatch):
     cpu({"amx_bf16"})
     monkeypatch.setenv(FORCE_ENV, "0")
     cpu_bf16.cache_clear()
-    assert choose_precision({}).describe() == f"fp32: this CPU has no native bf16 ({FORCE_ENV}=0)"
+    assert choose_precision({}).describe() == f"fp32: bf16 forced off ({FORCE_ENV}=0)"
+    assert cpu_kind() == f"AMX, bf16 forced off ({FORCE_ENV}=0)"  # the processor, then the override
     cpu({"avx2"})
     monkeypatch.setenv(FORCE_ENV, "1")
     cpu_bf16.cache_clear()
