@@ -29,6 +29,10 @@ LEARN_THEN_REPLAY = "freeze2_learn_then_replay"
 GENERAL_REHEARSAL = "freeze2_general_ssr_replay_added"
 GENERAL_TEXT_STARTS = Path(__file__).resolve().parent / "data" / "general_text_starts.txt"
 GENERAL_REHEARSAL_SHARE = 0.2
+# Replay on top under a KL anchor on general text (each of GENERAL_TEXT_STARTS continued by the stage's start): the
+# model's output on text it already handles kept, the stage's rows learned unanchored. `10` in the name: weight 10.
+GENERAL_KL = re.compile(r"kl_general(\d*)_replay_added")
+GENERAL_KL_VARIANTS = ("kl_general_replay_added", "kl_general10_replay_added")
 FREEZE2 = {"method": "freeze", "layers": 2}  # the guard of the methods above
 METHODS = ("naive", "lora", "olora", "osf", "osf_adaptive", "replay", "kl_anchor", "multitask")
 # Variants tried on SmolLM2 after the defaults (run them with --methods; a --workdir reuses finished runs).
@@ -38,7 +42,7 @@ VARIANTS = ("replay_30", "replay_50", "replay_70", "olora_replay", "kl_anchor_01
             "ssr_replay_added", "replay_50_added_recent", *FREEZE_VARIANTS, "multitask_long",
             *(f"{method}{suffix}" for suffix in ("_lr2", "_lr05", "_lr025")
               for method in ("freeze2_replay_added", "multitask_long")),
-            "freeze8_replay_added_lr05", "freeze2_mlp_replay_added_lr2", GENERAL_REHEARSAL,
+            "freeze8_replay_added_lr05", "freeze2_mlp_replay_added_lr2", GENERAL_REHEARSAL, *GENERAL_KL_VARIANTS,
             "freeze2_replay_added_decay07", "freeze2_replay_added_decay05", OWN_HEAVY, LEARN_THEN_REPLAY,
             "rl", "rl_sft")
 # Every linear layer of a Llama-type block: sequential LoRA over these learned sorting on SmolLM2 (82%) where O-LoRA
@@ -52,7 +56,7 @@ REPLAY_SHARES = {"replay": 0.2, "replay_30": 0.3, "replay_50": 0.5, "replay_70":
 ADDED_REPLAY_SHARE = REPLAY_SHARES["replay_50"]  # replay_50_added is replay_50 with the steps raised
 # The methods whose stages after the first run 1 / (1 - ADDED_REPLAY_SHARE) times the steps (stage_steps).
 ADDED_STEP_METHODS = ("replay_50_added", "ssr_replay_added", "replay_50_added_recent", *FREEZE_VARIANTS,
-                      OWN_HEAVY, GENERAL_REHEARSAL, "multitask_long")
+                      OWN_HEAVY, GENERAL_REHEARSAL, *GENERAL_KL_VARIANTS, "multitask_long")
 MERGE_BUDGET = 2.0  # points: the issue's target for general knowledge, so not a tuned setting
 
 
@@ -74,6 +78,10 @@ def method_stage(method: str, index: int, tasks: list[str], setting: dict) -> di
                      "max_new_tokens": 48, "keep_unfinished": True}
         replay = {"replay": {"stages": earlier, "ratio": ADDED_REPLAY_SHARE - GENERAL_REHEARSAL_SHARE}} if earlier else {}
         return {"guard": dict(FREEZE2), "rehearsal": rehearsal, **replay}
+    general_kl = GENERAL_KL.fullmatch(method)
+    if general_kl:
+        guard = {"method": "kl_anchor", "weight": float(general_kl[1] or 1), "text": str(GENERAL_TEXT_STARTS)}
+        return {"guard": guard, **data_mix("replay_50_added", index, earlier)}
     frozen = FREEZE_METHOD.fullmatch(method)
     if frozen:  # spurious forgetting (Zheng et al. 2025): the bottom layers kept, under replay on top
         guard = {"method": "freeze", "layers": int(frozen[1]), **({"modules": ["mlp"]} if frozen[2] else {})}

@@ -109,6 +109,19 @@ class KLAnchorSpec(StrictModel):
     method: Literal["kl_anchor"]
     distance: Literal["kl", "l2"] = "kl"
     weight: float = Field(1.0, gt=0.0)
+    text: str | None = Field(None, description="a text file, one passage per line: the KL is taken on these "
+                             "passages, each continued by the starting model, instead of on the stage's own rows")
+    continue_tokens: int = Field(48, ge=0, description="greedy tokens the starting model adds to each passage of text")
+
+    @model_validator(mode="after")
+    def _text_needs_kl(self):
+        if self.text is not None and self.distance != "kl":
+            raise ValueError("text is read by the kl distance only; drop text or set distance: kl")
+        return self
+
+    def plan_settings(self) -> dict:
+        """The settings `cpt plan` shows: `continue_tokens` only with the `text` it applies to."""
+        return self.model_dump(exclude={"method", *(() if self.text else ("continue_tokens",))}, exclude_none=True)
 
 
 class FreezeSpec(StrictModel):

@@ -4,10 +4,20 @@
   starting model run on the same batch without gradients (one extra forward per step; an sft stage
   computes its loss from the same logits, guards/logits_loss.py);
 - `l2`: the squared distance of the trainable weights to their start values (no extra forward).
+- `kl` with `text: FILE`: the same KL, on passages of general text instead of the stage's rows ("Learning without
+  Forgetting", Li and Hoiem 2016, on text the model already handles): each line of the file continued by the
+  starting model (`continue_tokens` greedy tokens, once, at the stage's start), a batch of them per step, KL at every
+  position. The stage's own rows then learn unanchored; what is kept is the model's output on other text.
+
+    guard: {method: kl_anchor, weight: 1, text: general.txt}   # one passage per line
+
 DPO and GRPO carry their own reference term (beta), so the recipe schema keeps this guard off them.
 """
 
 from __future__ import annotations
+
+import logging
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -16,16 +26,20 @@ from cpt.guards.base import Guard
 from cpt.guards.config import KLAnchorSpec
 from cpt.guards.logits_loss import forward_inputs
 
+log = logging.getLogger(__name__)
+
 
 class KLAnchorGuard(Guard):
     name = "kl_anchor"
 
     def __init__(self, spec: KLAnchorSpec, load_reference):
         self.spec = spec
-        self.needs_outputs = spec.distance == "kl"
+        self.needs_outputs = spec.distance == "kl" and spec.text is None
         self.load_reference = load_reference  # () -> the starting model, loaded only for `kl`
         self.reference = None
         self.start: list[tuple[torch.nn.Parameter, torch.Tensor]] = []
+        self.passages: list[torch.Tensor] = []  # `text`: token ids of each passage with its continuation
+        self.batch_size, self.cursor, self.pad_id = 1, 0, 0
 
     def attach(self, trainer) -> None:
         # Before train(): the model still holds the stage's starting weights (a resumed run loads its
@@ -33,12 +47,17 @@ class KLAnchorGuard(Guard):
         if self.spec.distance == "kl":
             self.reference = self.load_reference().to(trainer.args.device).eval()
             self.reference.requires_grad_(False)
+            if self.spec.text is not None:
+                self.passages = self.continued_passages(trainer.processing_class, trainer.args.device)
+                self.batch_size = trainer.args.per_device_train_batch_size
         else:
             self.start = [(p, p.detach().clone()) for p in trainer.model.parameters() if p.requires_grad]
 
     def penalty(self, model, inputs, outputs) -> torch.Tensor:
         if self.spec.distance == "l2":
             return self.spec.weight * sum(((p - p0) ** 2).sum() for p, p0 in self.start)
+        if self.passages:
+            return self.spec.weight * self.text_kl(model)
         logits = getattr(outputs, "logits", None)
         if logits is None or not logits.requires_grad:
             # A loss path that builds no logits with gradient (TRL's fused LM head where logits_loss.py does
@@ -52,7 +71,41 @@ class KLAnchorGuard(Guard):
             reference = self.reference(**forward_inputs(inputs)).logits
         labels = inputs.get("labels")
         mask = (labels[:, 1:] != -100) if labels is not None else inputs["attention_mask"][:, 1:].bool()
-        log_p = F.log_softmax(logits[:, :-1].float(), dim=-1)
-        log_q = F.log_softmax(reference[:, :-1].float(), dim=-1)
-        per_token = (log_p.exp() * (log_p - log_q)).sum(-1)
-        return (per_token * mask).sum() / mask.sum().clamp(min=1)
+        return mean_kl(logits[:, :-1], reference[:, :-1], mask)
+
+    def text_kl(self, model) -> torch.Tensor:
+        """KL(pi || pi_start) at every position of the next `batch_size` passages (cycling through them)."""
+        rows = [self.passages[(self.cursor + i) % len(self.passages)] for i in range(self.batch_size)]
+        self.cursor = (self.cursor + self.batch_size) % len(self.passages)
+        device = next(model.parameters()).device
+        ids = torch.nn.utils.rnn.pad_sequence(rows, batch_first=True, padding_value=self.pad_id).to(device)
+        mask = torch.nn.utils.rnn.pad_sequence([torch.ones_like(row) for row in rows], batch_first=True).to(device)
+        logits = model(input_ids=ids, attention_mask=mask).logits
+        with torch.no_grad():
+            reference = self.reference(input_ids=ids, attention_mask=mask).logits
+        return mean_kl(logits, reference, mask.bool())
+
+    def continued_passages(self, tokenizer, device) -> list[torch.Tensor]:
+        """Each non-empty line of `text`, tokenized, with the starting model's greedy continuation appended: the
+        same ids on every run and resume (greedy, from the stage's start)."""
+        lines = [line.strip() for line in Path(self.spec.text).read_text(encoding="utf-8").splitlines()]
+        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        passages = []
+        with torch.no_grad():
+            for line in filter(None, lines):
+                ids = torch.tensor([tokenizer(line)["input_ids"]], device=device)
+                if self.spec.continue_tokens:
+                    ids = self.reference.generate(ids, attention_mask=torch.ones_like(ids), do_sample=False,
+                                                  max_new_tokens=self.spec.continue_tokens, pad_token_id=self.pad_id)
+                passages.append(ids[0].cpu())
+        log.info("guard kl_anchor: %d passages of %s, %.0f tokens each on average, anchored at every position",
+                 len(passages), self.spec.text, sum(len(row) for row in passages) / max(len(passages), 1))
+        return passages
+
+
+def mean_kl(logits: torch.Tensor, reference: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean over the positions in `mask` of KL(softmax(logits) || softmax(reference)) over the vocabulary."""
+    log_p = F.log_softmax(logits.float(), dim=-1)
+    log_q = F.log_softmax(reference.float(), dim=-1)
+    per_token = (log_p.exp() * (log_p - log_q)).sum(-1)
+    return (per_token * mask).sum() / mask.sum().clamp(min=1)

@@ -93,6 +93,20 @@ def _check_stage_extras(stage, launch: Launch) -> None:
         if not (Path(folder) / "config.json").is_file():
             raise UserError(f"{where}: {key} {folder} is not a model folder (expected a config.json there)")
     stage.check_names()
+    text = getattr(stage.guard, "text", None)
+    if text is not None:
+        _check_passages(Path(text), f"{where}: guard.text")
+
+
+def _check_passages(path: Path, key: str) -> None:
+    """A kl_anchor guard's text file: it exists and holds a passage (one per line)."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as error:
+        raise UserError(f"{key}: cannot read {path} ({error.__class__.__name__}); expected a UTF-8 text file, "
+                        "one passage per line") from None
+    if not any(line.strip() for line in lines):
+        raise UserError(f"{key}: {path} holds no passage; expected a UTF-8 text file, one passage per line")
 
 
 def stage_sources(stage) -> list[tuple[DataSource, tuple]]:

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 import yaml
 from forgetting import METHODS, SETTINGS, VARIANTS, recipe_for, rl_sft_recipes
+from forgetting_methods import GENERAL_TEXT_STARTS
 
 from cpt.recipe.load import load_recipe
 
@@ -111,6 +112,19 @@ def test_freeze_variants_are_replay_on_top_with_the_bottom_layers_frozen(method,
         assert stage.pop("guard") == {"method": "freeze", **guard}
         assert stage == replayed
     _load(recipe_for(method, "base-model", 0, 50, setting, tmp_path, True), tmp_path)  # the runner accepts it
+
+
+@pytest.mark.parametrize("method, weight", [("kl_general_replay_added", 1.0), ("kl_general10_replay_added", 10.0)])
+def test_general_kl_variants_are_replay_on_top_under_a_kl_anchor_on_general_text(method, weight, tmp_path):
+    """kl_general*: replay on top's stages and steps, each under a KL anchor on the benchmark's general text starts."""
+    setting = SETTINGS["smollm2"]
+    anchored = recipe_for(method, "base-model", 0, 50, setting, tmp_path, True)["stages"]
+    plain = recipe_for("replay_50_added", "base-model", 0, 50, setting, tmp_path, True)["stages"]
+    for stage, replayed in zip(anchored, plain, strict=True):
+        assert stage.pop("guard") == {"method": "kl_anchor", "weight": weight, "text": str(GENERAL_TEXT_STARTS)}
+        assert stage == replayed
+    guard = _load(recipe_for(method, "base-model", 0, 50, setting, tmp_path, True), tmp_path).stages[-1].guard
+    assert (guard.distance, guard.continue_tokens) == ("kl", 48)  # the runner accepts it, on the default continuation
 
 
 @pytest.mark.parametrize("suffix, factor", [("_decay07", 0.7), ("_decay05", 0.5)])

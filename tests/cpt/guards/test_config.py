@@ -53,6 +53,8 @@ def test_adaptive_osf_names_earlier_data(tmp_path):
     ({"kind": "olora"}, "stages[0] (a).guard: missing 'method' (expected one of: olora, osf, kl_anchor, freeze)"),
     ({"method": "olora", "lamda1": 1}, "stages[0] (a).guard.lamda1: unknown key; did you mean 'lambda1'?"),
     ({"method": "osf", "preserved": 1.5}, "stages[0] (a).guard.preserved: Input should be less than 1 (got 1.5)"),
+    ({"method": "kl_anchor", "distance": "l2", "text": "general.txt"},
+     "stages[0] (a).guard: text is read by the kl distance only; drop text or set distance: kl"),
     ({"method": "osf", "adaptive": {}}, "guard.adaptive: give stages (earlier stage names) and/or path"),
     ({"method": "osf", "adaptive": {"stages": ["b"]}},
      "stages[0] (a).guard.adaptive.stages: 'b' is not an earlier cpt or sft stage (those: none)"),
@@ -89,6 +91,16 @@ def test_plan_shows_each_stages_guard(tmp_path):
     plan = describe_plan(recipe)
     assert "guards:    olora {'r': 8, 'alpha': 32, 'lambda1': 0.5, 'lambda2': 0.0" in plan
     assert "guards:    kl_anchor {'distance': 'kl', 'weight': 1.0}; replay 20% of a" in plan
+
+
+def test_plan_shows_a_text_anchor_with_its_continuation(tmp_path):
+    from cpt.plan import describe_plan
+
+    (tmp_path / "general.txt").write_text("the capital of france is\n", encoding="utf-8")
+    guard = {"method": "kl_anchor", "text": str(tmp_path / "general.txt"), "continue_tokens": 8}
+    plan = describe_plan(_load(tmp_path, {**SFT, "guard": guard}))
+    assert f"guards:    kl_anchor {{'distance': 'kl', 'weight': 1.0, 'text': '{tmp_path / 'general.txt'}', " \
+           "'continue_tokens': 8}" in plan
 
 
 def test_plan_says_how_much_of_a_capped_stage_its_own_data_gets(tmp_path):

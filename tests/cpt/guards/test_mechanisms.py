@@ -134,3 +134,49 @@ def test_kl_anchor_is_zero_at_the_start_and_grows_as_the_model_moves(toy_model, 
     assert anchor() == pytest.approx(0.0, abs=1e-6)
     _adam_steps(toy_model, 5, lr=1e-2)
     assert anchor() > 1e-3
+
+
+def _text_guard(toy_dir, tmp_path, model, **spec):
+    """A kl_anchor guard on two passages of text, attached as a trainer would (device, batch size, tokenizer)."""
+    from transformers import AutoTokenizer
+
+    text = tmp_path / "general.txt"
+    text.write_text("the capital of france is\n\n12 + 30 =\n", encoding="utf-8")
+    reference = AutoModelForCausalLM.from_pretrained(toy_dir / "model", dtype=torch.float32)
+    guard = KLAnchorGuard(KLAnchorSpec(method="kl_anchor", text=str(text), **spec), lambda: reference)
+
+    class FakeTrainer:
+        args = type("Args", (), {"device": torch.device("cpu"), "per_device_train_batch_size": 2})()
+        processing_class = AutoTokenizer.from_pretrained(toy_dir / "model")
+
+    FakeTrainer.model = model
+    guard.attach(FakeTrainer)
+    return guard, reference, FakeTrainer.processing_class
+
+
+def test_kl_anchor_on_text_reads_the_passages_continued_by_the_start(toy_model, toy_dir, tmp_path):
+    """Each non-empty line, then the starting model's own greedy tokens; the stage's batch is not read."""
+    guard, reference, tokenizer = _text_guard(toy_dir, tmp_path, toy_model, continue_tokens=6)
+    assert not guard.needs_outputs and len(guard.passages) == 2
+    for line, passage in zip(["the capital of france is", "12 + 30 ="], guard.passages, strict=True):
+        prompt = tokenizer(line)["input_ids"]
+        assert passage[:len(prompt)].tolist() == prompt and len(prompt) < len(passage) <= len(prompt) + 6
+        greedy = reference.generate(passage[None, :len(prompt)], do_sample=False, max_new_tokens=6,
+                                    pad_token_id=guard.pad_id)[0]
+        assert torch.equal(greedy, passage)
+    assert guard.penalty(toy_model, None, None).item() == pytest.approx(0.0, abs=1e-6)
+
+
+def test_kl_anchor_on_text_keeps_the_output_on_the_text_where_training_moves_it(toy_model, toy_dir, tmp_path):
+    """The same Adam steps on random tokens, with and without the text term: with it, the KL on the passages
+    ends at less than a third of the KL without it."""
+    guard, _, _ = _text_guard(toy_dir, tmp_path, toy_model)
+    start = {name: p.detach().clone() for name, p in toy_model.named_parameters()}
+    _adam_steps(toy_model, 10, lr=1e-2)
+    unanchored = guard.text_kl(toy_model).item()
+    with torch.no_grad():
+        for name, p in toy_model.named_parameters():
+            p.copy_(start[name])
+    _adam_steps(toy_model, 10, lr=1e-2, extra_loss=lambda: 10 * guard.penalty(toy_model, None, None))
+    anchored = guard.text_kl(toy_model).item()
+    assert unanchored > 1e-2 and anchored < unanchored / 3
