@@ -24,8 +24,6 @@ def sequences(pretrained_toy, naive_toy_sequence, tmp_path_factory):
         "replay": [STAGE_A, {**STAGE_B, "replay": {"stages": ["a"], "ratio": 0.2}}],
         "kl_anchor": [STAGE_A, {**STAGE_B, "guard": {"method": "kl_anchor", "weight": 1.0}}],
         "osf": [STAGE_A, {**STAGE_B, "guard": {"method": "osf", "preserved": 0.5}}],
-        # measured with one thread: forgetting 0.47x naive's at 1 or 2 of the toy's 4 layers, 0.35x at 3
-        "freeze": [STAGE_A, {**STAGE_B, "guard": {"method": "freeze", "layers": 2}}],
         "olora": [{**STAGE_A, "guard": OLORA_ALL_LINEAR, "train": ADAPTER_TRAIN},
                   {**STAGE_B, "guard": OLORA_ALL_LINEAR, "train": ADAPTER_TRAIN}],
     }
@@ -51,7 +49,11 @@ def test_naive_fine_tuning_forgets_task_a(sequences):
     assert naive["b_after_b"] < 0.5 * naive["b_before_b"], naive
 
 
-@pytest.mark.parametrize("guard", ["replay", "kl_anchor", "osf", "freeze", "olora"])
+# Not the freeze guard: on the toy's 4 layers its forgetting against naive's swings with the kernels' rounding alone
+# (2 cores, both threads, measured on one Intel Xeon: with 1, 2, 3 frozen layers 1.60x, 0.84x, 0.46x naive's on its
+# AVX512 kernels, 0.54x, 0.70x, 1.02x with the AVX2 kernels forced), so a bar here would test the processor.
+# test_freeze.py tests its mechanism (the frozen weights stay bit for bit); what it keeps is measured on SmolLM2.
+@pytest.mark.parametrize("guard", ["replay", "kl_anchor", "osf", "olora"])
 def test_guard_forgets_less_than_naive_and_still_learns(sequences, guard):
     measured, naive = sequences[guard], sequences["naive"]
     # Fragile for O-LoRA: its adapters barely learn task A on this 0.9M model (A's loss 4.4-4.6 after A, naive
