@@ -12,14 +12,16 @@ once (one stage, as many steps as the sequence; the usual upper bound). Variants
 sequence (a growing preserved share, or clear of earlier updates), the merge guard (budget 2 points, alone
 and with replay), self-synthesized rehearsal (the starting model answers earlier stages' prompts, 25%),
 O-LoRA over every linear layer with replay (`olora_all_*`), twice or half the learning rate on every stage (the
-multi-task bound's too: `*_lr2`, `*_lr05`), larger replay shares (`replay_30`, `replay_50`, `replay_70`;
+multi-task bound's too: `*_lr2`, `*_lr05`; `*_lr025`: a quarter), larger replay shares (`replay_30`, `replay_50`, `replay_70`;
 `replay_balanced`: every task seen so far an equal share of each stage;
 `replay_50_added`: the replayed rows on top of the stage's own, so a stage with replay runs twice the steps;
 `replay_50_added_recent`: the same, each earlier task's part of the replayed rows weighted by its place, 1, 2, 3;
 `ssr_replay_added`: the same steps, the on-top half split between replay and self-synthesized rehearsal;
 `freezeN_replay_added` (N = 2, 8, 16): replay on top with the embeddings and the bottom N decoder layers frozen
 (`freeze2_mlp_replay_added`: every layer's MLP too, only attention trains; `freeze2_general_ssr_replay_added`: a fifth
-of every stage the starting model continuing general text starts, benchmarks/data/general_text_starts.txt); and
+of every stage the starting model continuing general text starts, benchmarks/data/general_text_starts.txt);
+`kl_general_replay_added` / `kl_general10_replay_added`: replay on top under a KL anchor of weight 1 / 10 on those
+starts continued by the stage's start (`guard: {method: kl_anchor, text: ...}`); and
 `multitask_long`, multi-task at that sequence's total steps), and RL:
 each task learned by GRPO (exact-match reward, KL 0.04 to the stage's start, an RFT filter) after a short SFT
 warm-up, since the base model scores 0-14% on these tasks and GRPO gets little reward from that; `rl_sft` (list
