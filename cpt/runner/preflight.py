@@ -61,18 +61,21 @@ def _check_freeze_guards(recipe: Recipe) -> None:
 
 def _empty_decoder_layer(config: dict):
     """The first decoder layer of the model `config` describes, built on the meta device (no memory, no weights
-    read); None for a model type transformers does not know without remote code, or without a decoder stack."""
+    read); None for a model type transformers does not know without remote code, or without a decoder stack
+    (the guard then refuses at the stage's start, as before)."""
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM
+
+    from cpt.guards.freeze import decoder_layers
 
     settings = {key: value for key, value in config.items() if key != "model_type"}
     try:
         with torch.device("meta"):
             model = AutoModelForCausalLM.from_config(AutoConfig.for_model(config.get("model_type", ""), **settings))
-    except (ValueError, KeyError, TypeError):
+        layers = decoder_layers(model, "")
+    except (ValueError, KeyError, TypeError, UserError):
         return None
-    layers = getattr(model.get_decoder(), "layers", None)
-    return layers[0] if layers is not None and len(layers) else None
+    return layers[0] if len(layers) else None
 
 
 def _local_base(recipe: Recipe) -> list[Path]:
