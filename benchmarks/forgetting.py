@@ -20,7 +20,7 @@ multi-task bound's too: `*_lr2`, `*_lr05`; `*_lr025`: a quarter), larger replay 
 `freezeN_replay_added` (N = 2, 8, 16): replay on top with the embeddings and the bottom N decoder layers frozen
 (`freeze2_mlp_replay_added`: every layer's MLP too, only attention trains; `freeze2_general_ssr_replay_added`: a fifth
 of every stage the starting model continuing general text starts, benchmarks/data/general_text_starts.txt);
-`kl_general_replay_added` / `kl_general10_replay_added`: replay on top under a KL anchor of weight 1 / 10 on those
+`kl_general_replay_added` / `kl_general3_...` / `kl_general10_...`: replay on top under a KL anchor of weight 1 / 3 / 10 on those
 starts continued by the stage's start (`guard: {method: kl_anchor, text: ...}`); and
 `multitask_long`, multi-task at that sequence's total steps), and RL:
 each task learned by GRPO (exact-match reward, KL 0.04 to the stage's start, an RFT filter) after a short SFT

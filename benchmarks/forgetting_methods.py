@@ -32,7 +32,7 @@ GENERAL_REHEARSAL_SHARE = 0.2
 # Replay on top under a KL anchor on general text (each of GENERAL_TEXT_STARTS continued by the stage's start): the
 # model's output on text it already handles kept, the stage's rows learned unanchored. `10` in the name: weight 10.
 GENERAL_KL = re.compile(r"kl_general(\d*)_replay_added")
-GENERAL_KL_VARIANTS = ("kl_general_replay_added", "kl_general10_replay_added")
+GENERAL_KL_VARIANTS = ("kl_general_replay_added", "kl_general3_replay_added", "kl_general10_replay_added")
 FREEZE2 = {"method": "freeze", "layers": 2}  # the guard of the methods above
 METHODS = ("naive", "lora", "olora", "osf", "osf_adaptive", "replay", "kl_anchor", "multitask")
 # Variants tried on SmolLM2 after the defaults (run them with --methods; a --workdir reuses finished runs).

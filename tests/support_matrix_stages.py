@@ -94,7 +94,7 @@ def group_stage(group: list[Combination], prompts_file: Path) -> dict:
     if group[0].rollout != "hf":
         stage["rollout"] = {"backend": group[0].rollout}
     for combination in group:
-        stage.update(_guard_section(combination))
+        stage.update(_guard_section(combination, prompts_file))
     return stage
 
 
@@ -112,7 +112,7 @@ def _kind_section(kind: str, prompts_file: Path) -> dict:
     return {"kind": "grpo", "data": {"toy": "date_format", "max_examples": 8}, "train": grpo}
 
 
-def _guard_section(combination: Combination) -> dict:
+def _guard_section(combination: Combination, prompts_file: Path) -> dict:
     guard = combination.guard
     earlier = stage_name([Combination("none", combination.kind, combination.launch)])
     if guard == "none":
@@ -121,6 +121,10 @@ def _guard_section(combination: Combination) -> dict:
         return {"guard": {"method": "olora", "r": OLORA_R}}
     if guard == "freeze":
         return {"guard": {"method": "freeze", "layers": 2}}  # of the toy's 4
+    if guard == "kl_anchor" and combination.kind == "sft":  # its `text` form here, the token form on cpt
+        passages = prompts_file.with_name("general_text.txt")
+        passages.write_text("".join(f"{prompt}\n" for prompt in FILTER_PROMPTS))
+        return {"guard": {"method": "kl_anchor", "text": str(passages), "continue_tokens": 4}}
     if guard in ("osf", "kl_anchor"):
         return {"guard": {"method": guard}}
     if guard == "replay":

@@ -39,7 +39,8 @@ class KLAnchorGuard(Guard):
         self.reference = None
         self.start: list[tuple[torch.nn.Parameter, torch.Tensor]] = []
         self.passages: list[torch.Tensor] = []  # `text`: token ids of each passage with its continuation
-        self.batch_size, self.cursor, self.pad_id = 1, 0, 0
+        self.batch_size, self.pad_id = 1, 0
+        self.trainer, self.calls = None, None  # `text`: where the stage stands, so a resume goes on where it stopped
 
     def attach(self, trainer) -> None:
         # Before train(): the model still holds the stage's starting weights (a resumed run loads its
@@ -50,6 +51,7 @@ class KLAnchorGuard(Guard):
             if self.spec.text is not None:
                 self.passages = self.continued_passages(trainer.processing_class, trainer.args.device)
                 self.batch_size = trainer.args.per_device_train_batch_size
+                self.trainer = trainer
         else:
             self.start = [(p, p.detach().clone()) for p in trainer.model.parameters() if p.requires_grad]
 
@@ -74,9 +76,8 @@ class KLAnchorGuard(Guard):
         return mean_kl(logits[:, :-1], reference[:, :-1], mask)
 
     def text_kl(self, model) -> torch.Tensor:
-        """KL(pi || pi_start) at every position of the next `batch_size` passages (cycling through them)."""
-        rows = [self.passages[(self.cursor + i) % len(self.passages)] for i in range(self.batch_size)]
-        self.cursor = (self.cursor + self.batch_size) % len(self.passages)
+        """KL(pi || pi_start) at every position of the next `batch_size` passages (next_passages)."""
+        rows = self.next_passages()
         device = next(model.parameters()).device
         ids = torch.nn.utils.rnn.pad_sequence(rows, batch_first=True, padding_value=self.pad_id).to(device)
         mask = torch.nn.utils.rnn.pad_sequence([torch.ones_like(row) for row in rows], batch_first=True).to(device)
@@ -84,6 +85,17 @@ class KLAnchorGuard(Guard):
         with torch.no_grad():
             reference = self.reference(input_ids=ids, attention_mask=mask).logits
         return mean_kl(logits, reference, mask.bool())
+
+    def next_passages(self) -> list[torch.Tensor]:
+        """This process's next `batch_size` passages, cycling through them. The stage's step decides which, so a
+        resumed stage reads the passages it would have read uninterrupted (a cursor kept in memory restarted at the
+        first), and each process of a multi-process run reads its own block (rank r of w the r-th of every w)."""
+        args = self.trainer.args
+        if self.calls is None:  # the first call: train() has loaded a resumed checkpoint's step by now
+            self.calls = self.trainer.state.global_step * args.gradient_accumulation_steps
+        first = (self.calls * args.world_size + args.process_index) * self.batch_size
+        self.calls += 1
+        return [self.passages[(first + i) % len(self.passages)] for i in range(self.batch_size)]
 
     def continued_passages(self, tokenizer, device) -> list[torch.Tensor]:
         """Each non-empty line of `text`, tokenized, with the starting model's greedy continuation appended: the

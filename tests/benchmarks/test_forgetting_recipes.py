@@ -114,7 +114,8 @@ def test_freeze_variants_are_replay_on_top_with_the_bottom_layers_frozen(method,
     _load(recipe_for(method, "base-model", 0, 50, setting, tmp_path, True), tmp_path)  # the runner accepts it
 
 
-@pytest.mark.parametrize("method, weight", [("kl_general_replay_added", 1.0), ("kl_general10_replay_added", 10.0)])
+@pytest.mark.parametrize("method, weight", [("kl_general_replay_added", 1.0), ("kl_general3_replay_added", 3.0),
+                                           ("kl_general10_replay_added", 10.0)])
 def test_general_kl_variants_are_replay_on_top_under_a_kl_anchor_on_general_text(method, weight, tmp_path):
     """kl_general*: replay on top's stages and steps, each under a KL anchor on the benchmark's general text starts."""
     setting = SETTINGS["smollm2"]

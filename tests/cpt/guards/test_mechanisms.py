@@ -5,6 +5,8 @@ gives important layers more preserved rank, and the KL anchor is zero at the sta
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 import torch
 from transformers import AutoModelForCausalLM
@@ -136,17 +138,21 @@ def test_kl_anchor_is_zero_at_the_start_and_grows_as_the_model_moves(toy_model, 
     assert anchor() > 1e-3
 
 
-def _text_guard(toy_dir, tmp_path, model, **spec):
-    """A kl_anchor guard on two passages of text, attached as a trainer would (device, batch size, tokenizer)."""
+def _text_guard(toy_dir, tmp_path, model, lines=("the capital of france is", "", "12 + 30 ="), step=0, rank=0,
+                world=1, **spec):
+    """A kl_anchor guard on passages of text (two by default), attached as a trainer would (device, batch size,
+    tokenizer; `step`: the global step a resumed trainer has loaded; `rank` of `world` processes)."""
     from transformers import AutoTokenizer
 
     text = tmp_path / "general.txt"
-    text.write_text("the capital of france is\n\n12 + 30 =\n", encoding="utf-8")
+    text.write_text("\n".join(lines) + "\n", encoding="utf-8")
     reference = AutoModelForCausalLM.from_pretrained(toy_dir / "model", dtype=torch.float32)
     guard = KLAnchorGuard(KLAnchorSpec(method="kl_anchor", text=str(text), **spec), lambda: reference)
 
     class FakeTrainer:
-        args = type("Args", (), {"device": torch.device("cpu"), "per_device_train_batch_size": 2})()
+        args = SimpleNamespace(device=torch.device("cpu"), per_device_train_batch_size=2, gradient_accumulation_steps=1,
+                               world_size=world, process_index=rank)
+        state = SimpleNamespace(global_step=step)
         processing_class = AutoTokenizer.from_pretrained(toy_dir / "model")
 
     FakeTrainer.model = model
@@ -165,6 +171,23 @@ def test_kl_anchor_on_text_reads_the_passages_continued_by_the_start(toy_model, 
                                     pad_token_id=guard.pad_id)[0]
         assert torch.equal(greedy, passage)
     assert guard.penalty(toy_model, None, None).item() == pytest.approx(0.0, abs=1e-6)
+
+
+def test_kl_anchor_on_text_goes_on_where_a_resumed_stage_stopped_and_gives_each_rank_its_own(toy_model, toy_dir,
+                                                                                             tmp_path):
+    """Five passages, two a step: an uninterrupted stage reads 0-1, 2-3, 4-0; one resumed at step 2 starts at 4-0
+    (not at 0-1 again); of two processes, rank 0 reads 0-1 and rank 1 reads 2-3 (not the same ones)."""
+    lines = [f"passage {i} is" for i in range(5)]
+
+    def read(**where):
+        guard, _, _ = _text_guard(toy_dir, tmp_path, toy_model, lines=lines, continue_tokens=0, **where)
+        index = {tuple(p.tolist()): i for i, p in enumerate(guard.passages)}
+        return lambda: [index[tuple(p.tolist())] for p in guard.next_passages()]
+
+    uninterrupted = read()
+    assert [uninterrupted() for _ in range(3)] == [[0, 1], [2, 3], [4, 0]]
+    assert read(step=2)() == [4, 0]
+    assert (read(rank=0, world=2)(), read(rank=1, world=2)()) == ([0, 1], [2, 3])
 
 
 def test_kl_anchor_on_text_keeps_the_output_on_the_text_where_training_moves_it(toy_model, toy_dir, tmp_path):
