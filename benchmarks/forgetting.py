@@ -21,7 +21,8 @@ multi-task bound's too: `*_lr2`, `*_lr05`; `*_lr025`: a quarter), larger replay 
 (`freeze2_mlp_replay_added`: every layer's MLP too, only attention trains; `freeze2_general_ssr_replay_added`: a fifth
 of every stage the starting model continuing general text starts, benchmarks/data/general_text_starts.txt);
 `kl_general_replay_added` / `kl_general3_...` / `kl_general10_...`: replay on top under a KL anchor of weight 1 / 3 / 10 on those
-starts continued by the stage's start (`guard: {method: kl_anchor, text: ...}`); and
+starts continued by the stage's start (`guard: {method: kl_anchor, text: ...}`); `kl_facts10_replay_added`: the
+same, weight 10, on one-shot questions of facts outside geography (benchmarks/data/general_fact_questions.txt); and
 `multitask_long`, multi-task at that sequence's total steps), and RL:
 each task learned by GRPO (exact-match reward, KL 0.04 to the stage's start, an RFT filter) after a short SFT
 warm-up, since the base model scores 0-14% on these tasks and GRPO gets little reward from that; `rl_sft` (list

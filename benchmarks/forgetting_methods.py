@@ -31,8 +31,14 @@ GENERAL_TEXT_STARTS = Path(__file__).resolve().parent / "data" / "general_text_s
 GENERAL_REHEARSAL_SHARE = 0.2
 # Replay on top under a KL anchor on general text (each of GENERAL_TEXT_STARTS continued by the stage's start): the
 # model's output on text it already handles kept, the stage's rows learned unanchored. `10` in the name: weight 10.
-GENERAL_KL = re.compile(r"kl_general(\d*)_replay_added")
-GENERAL_KL_VARIANTS = ("kl_general_replay_added", "kl_general3_replay_added", "kl_general10_replay_added")
+# `kl_facts`: the same on one-line questions of facts outside the general tasks' geography, each continued by the
+# start with its own short answer (8 tokens): what the general tasks lose is mostly the base's least confident
+# answers (benchmarks/forgetting_fragile.py), so this anchors the model's factual answers rather than its prose.
+GENERAL_KL = re.compile(r"kl_(general|facts)(\d*)_replay_added")
+GENERAL_KL_VARIANTS = ("kl_general_replay_added", "kl_general3_replay_added", "kl_general10_replay_added",
+                       "kl_facts10_replay_added")
+GENERAL_FACT_QUESTIONS = Path(__file__).resolve().parent / "data" / "general_fact_questions.txt"
+FACT_ANSWER_TOKENS = 8
 FREEZE2 = {"method": "freeze", "layers": 2}  # the guard of the methods above
 METHODS = ("naive", "lora", "olora", "osf", "osf_adaptive", "replay", "kl_anchor", "multitask")
 # Variants tried on SmolLM2 after the defaults (run them with --methods; a --workdir reuses finished runs).
@@ -80,7 +86,9 @@ def method_stage(method: str, index: int, tasks: list[str], setting: dict) -> di
         return {"guard": dict(FREEZE2), "rehearsal": rehearsal, **replay}
     general_kl = GENERAL_KL.fullmatch(method)
     if general_kl:
-        guard = {"method": "kl_anchor", "weight": float(general_kl[1] or 1), "text": str(GENERAL_TEXT_STARTS)}
+        text = {"text": str(GENERAL_TEXT_STARTS)} if general_kl[1] == "general" else \
+            {"text": str(GENERAL_FACT_QUESTIONS), "continue_tokens": FACT_ANSWER_TOKENS}
+        guard = {"method": "kl_anchor", "weight": float(general_kl[2] or 1), **text}
         return {"guard": guard, **data_mix("replay_50_added", index, earlier)}
     frozen = FREEZE_METHOD.fullmatch(method)
     if frozen:  # spurious forgetting (Zheng et al. 2025): the bottom layers kept, under replay on top

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import yaml
 from forgetting import METHODS, SETTINGS, VARIANTS, recipe_for, rl_sft_recipes
-from forgetting_methods import GENERAL_TEXT_STARTS
+from forgetting_methods import GENERAL_FACT_QUESTIONS, GENERAL_TEXT_STARTS
 
 from cpt.recipe.load import load_recipe
 
@@ -118,14 +118,28 @@ def test_freeze_variants_are_replay_on_top_with_the_bottom_layers_frozen(method,
                                            ("kl_general10_replay_added", 10.0)])
 def test_general_kl_variants_are_replay_on_top_under_a_kl_anchor_on_general_text(method, weight, tmp_path):
     """kl_general*: replay on top's stages and steps, each under a KL anchor on the benchmark's general text starts."""
+    _assert_replay_on_top_under(method, {"method": "kl_anchor", "weight": weight, "text": str(GENERAL_TEXT_STARTS)},
+                                48, tmp_path)
+
+
+def test_fact_kl_variant_anchors_the_starts_short_answers_to_fact_questions(tmp_path):
+    """kl_facts10: the same, on the question file (no geography, which the general tasks ask), 8 answer tokens."""
+    guard = {"method": "kl_anchor", "weight": 10.0, "text": str(GENERAL_FACT_QUESTIONS), "continue_tokens": 8}
+    _assert_replay_on_top_under("kl_facts10_replay_added", guard, 8, tmp_path)
+    questions = GENERAL_FACT_QUESTIONS.read_text(encoding="utf-8").splitlines()
+    assert len(questions) == 64 and all(q.startswith("Question: ") and q.endswith(" Answer:") for q in questions)
+    assert not any(word in q.lower() for q in questions for word in ("capital", "country", "region", "continent"))
+
+
+def _assert_replay_on_top_under(method: str, guard: dict, continue_tokens: int, tmp_path) -> None:
     setting = SETTINGS["smollm2"]
     anchored = recipe_for(method, "base-model", 0, 50, setting, tmp_path, True)["stages"]
     plain = recipe_for("replay_50_added", "base-model", 0, 50, setting, tmp_path, True)["stages"]
     for stage, replayed in zip(anchored, plain, strict=True):
-        assert stage.pop("guard") == {"method": "kl_anchor", "weight": weight, "text": str(GENERAL_TEXT_STARTS)}
+        assert stage.pop("guard") == guard
         assert stage == replayed
-    guard = _load(recipe_for(method, "base-model", 0, 50, setting, tmp_path, True), tmp_path).stages[-1].guard
-    assert (guard.distance, guard.continue_tokens) == ("kl", 48)  # the runner accepts it, on the default continuation
+    loaded = _load(recipe_for(method, "base-model", 0, 50, setting, tmp_path, True), tmp_path).stages[-1].guard
+    assert (loaded.distance, loaded.continue_tokens) == ("kl", continue_tokens)  # the runner accepts it
 
 
 @pytest.mark.parametrize("suffix, factor", [("_decay07", 0.7), ("_decay05", 0.5)])
