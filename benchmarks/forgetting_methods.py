@@ -31,7 +31,7 @@ GENERAL_TEXT_STARTS = Path(__file__).resolve().parent / "data" / "general_text_s
 GENERAL_REHEARSAL_SHARE = 0.2
 # Replay on top under a KL anchor on general text (each of GENERAL_TEXT_STARTS continued by the stage's start): the
 # model's output on text it already handles kept, the stage's rows learned unanchored. `10` in the name: weight 10.
-# `kl_facts`: the same on one-line questions of facts outside the general tasks' geography, each continued by the
+# `kl_facts`: the same on one-shot questions (one line each) of facts outside the general tasks' geography, each continued by the
 # start with its own short answer (8 tokens): what the general tasks lose is mostly the base's least confident
 # answers (benchmarks/forgetting_fragile.py), so this anchors the model's factual answers rather than its prose.
 GENERAL_KL = re.compile(r"kl_(general|facts)(\d*)_replay_added")
