@@ -17,13 +17,12 @@ JSON: benchmarks/results/forgetting_fragile_LABEL.json; table: docs/forgetting_f
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 from pathlib import Path
 
 import torch
 from common import machine, write_result
-from forgetting_general import checkpoints, scores_of
+from forgetting_general import checkpoints, results_dir, scores_of
 
 REPO = Path(__file__).resolve().parents[1]
 TASK = "world_capitals"
@@ -33,8 +32,7 @@ QUARTERS = 4
 def samples_of(checkpoint: Path, rows: int, cache: Path) -> dict[int, dict]:
     """lm-eval's samples of TASK for `checkpoint` (scored first if not cached), by doc_id."""
     scores_of(checkpoint, rows, cache)
-    folder = cache / hashlib.sha1(str(checkpoint.resolve()).encode()).hexdigest()[:12]
-    lines = (folder / f"{TASK}.samples.jsonl").read_text().splitlines()
+    lines = (results_dir(checkpoint, cache) / f"{TASK}.samples.jsonl").read_text().splitlines()
     return {sample["doc_id"]: sample for sample in map(json.loads, lines)}
 
 

@@ -47,17 +47,22 @@ def checkpoints(run_dir: Path) -> tuple[Path, Path]:
     return Path(manifest.base_model), run_dir / done[-1].output
 
 
+def results_dir(checkpoint: Path, cache: Path) -> Path:
+    """Where scores_of keeps `checkpoint`'s lm-eval results (and samples) under `cache`: one folder per checkpoint."""
+    return cache / hashlib.sha1(str(checkpoint.resolve()).encode()).hexdigest()[:12]
+
+
 def scores_of(checkpoint: Path, rows: int, cache: Path) -> dict[str, float]:
     """Each SCORES column (in %) of `checkpoint` on the first `rows` rows, cached per checkpoint folder."""
     from eval.general_tasks import ensure_general_tasks
     from eval.harness import EvalSettings, evaluate_checkpoint
     from eval.tasks import TaskCatalog
 
-    results_dir = cache / hashlib.sha1(str(checkpoint.resolve()).encode()).hexdigest()[:12]
+    folder = results_dir(checkpoint, cache)
     settings = EvalSettings(limit=rows, apply_chat_template=False)  # 3-shot completions, as the benchmark
     tasks = sorted({task for _, task, _ in SCORES})
-    evaluate_checkpoint(checkpoint, tasks, TaskCatalog([ensure_general_tasks()]), settings, results_dir)
-    results = {task: json.loads((results_dir / f"{task}.json").read_text())["results"][task] for task in tasks}
+    evaluate_checkpoint(checkpoint, tasks, TaskCatalog([ensure_general_tasks()]), settings, folder)
+    results = {task: json.loads((folder / f"{task}.json").read_text())["results"][task] for task in tasks}
     return {column: 100 * results[task][key] for column, task, key in SCORES}
 
 

@@ -38,7 +38,8 @@ GENERAL_KL = re.compile(r"kl_(general|facts)(\d*)_replay_added")
 GENERAL_KL_VARIANTS = ("kl_general_replay_added", "kl_general3_replay_added", "kl_general10_replay_added",
                        "kl_facts10_replay_added")
 GENERAL_FACT_QUESTIONS = Path(__file__).resolve().parent / "data" / "general_fact_questions.txt"
-FACT_ANSWER_TOKENS = 8
+GENERAL_KL_TEXTS = {"general": {"text": str(GENERAL_TEXT_STARTS)},
+                    "facts": {"text": str(GENERAL_FACT_QUESTIONS), "continue_tokens": 8}}
 FREEZE2 = {"method": "freeze", "layers": 2}  # the guard of the methods above
 METHODS = ("naive", "lora", "olora", "osf", "osf_adaptive", "replay", "kl_anchor", "multitask")
 # Variants tried on SmolLM2 after the defaults (run them with --methods; a --workdir reuses finished runs).
@@ -86,9 +87,7 @@ def method_stage(method: str, index: int, tasks: list[str], setting: dict) -> di
         return {"guard": dict(FREEZE2), "rehearsal": rehearsal, **replay}
     general_kl = GENERAL_KL.fullmatch(method)
     if general_kl:
-        text = {"text": str(GENERAL_TEXT_STARTS)} if general_kl[1] == "general" else \
-            {"text": str(GENERAL_FACT_QUESTIONS), "continue_tokens": FACT_ANSWER_TOKENS}
-        guard = {"method": "kl_anchor", "weight": float(general_kl[2] or 1), **text}
+        guard = {"method": "kl_anchor", "weight": float(general_kl[2] or 1), **GENERAL_KL_TEXTS[general_kl[1]]}
         return {"guard": guard, **data_mix("replay_50_added", index, earlier)}
     frozen = FREEZE_METHOD.fullmatch(method)
     if frozen:  # spurious forgetting (Zheng et al. 2025): the bottom layers kept, under replay on top
