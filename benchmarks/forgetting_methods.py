@@ -12,8 +12,10 @@ from pathlib import Path
 
 # `freezeN_replay_added`: replay on top, and the embeddings and the bottom N of SmolLM2's 30 decoder layers frozen
 # (`freeze2_mlp_replay_added`: and every layer's MLP, so only attention trains above the bottom 2)
-FREEZE_VARIANTS = (*(f"freeze{layers}_replay_added" for layers in (2, 8, 16)), "freeze2_mlp_replay_added")
-FREEZE_METHOD = re.compile(r"freeze(\d+)(_mlp)?_replay_added")
+# (`freeze2_d10_replay_added`: and only 10% of each weight above trains, the guard's `density: 0.1`; d01: 1%)
+FREEZE_VARIANTS = (*(f"freeze{layers}_replay_added" for layers in (2, 8, 16)), "freeze2_mlp_replay_added",
+                   "freeze2_d10_replay_added", "freeze2_d01_replay_added")
+FREEZE_METHOD = re.compile(r"freeze(\d+)(_mlp)?(?:_d(\d\d))?_replay_added")
 # The same steps as freeze2_replay_added (so multitask_long is its bound too), two thirds of them the stage's own rows:
 # on SmolLM2 the accuracy each task reaches at its own stage ("learned") bounds what replay on top keeps at the end
 # (docs/forgetting.md), so this trades some replay for more training on the new task.
@@ -40,6 +42,14 @@ GENERAL_KL_VARIANTS = ("kl_general_replay_added", "kl_general3_replay_added", "k
 GENERAL_FACT_QUESTIONS = Path(__file__).resolve().parent / "data" / "general_fact_questions.txt"
 GENERAL_KL_TEXTS = {"general": {"text": str(GENERAL_TEXT_STARTS)},
                     "facts": {"text": str(GENERAL_FACT_QUESTIONS), "continue_tokens": 8}}
+# Replay on top under the GPM guard (cpt/guards/gpm.py): each linear layer's output kept on the inputs of a protected
+# text. `gpm_general`: the general text starts (no geography); `gpm_heldout`: the general tasks' held-out rows (those
+# after the 200 that forgetting_general.py scores, as the merge guard holds rows out), one line each, the answer after.
+GPM_METHOD = re.compile(r"gpm_(general|heldout)_replay_added")
+GPM_VARIANTS = ("gpm_general_replay_added", "gpm_heldout_replay_added")
+GENERAL_HELD_OUT = Path(__file__).resolve().parent / "data" / "general_held_out.txt"
+GPM_TEXTS = {"general": GENERAL_TEXT_STARTS, "heldout": GENERAL_HELD_OUT}
+GENERAL_SCORED_ROWS = 200  # forgetting_general.py's --rows: the rows never protected
 FREEZE2 = {"method": "freeze", "layers": 2}  # the guard of the methods above
 METHODS = ("naive", "lora", "olora", "osf", "osf_adaptive", "replay", "kl_anchor", "multitask")
 # Variants tried on SmolLM2 after the defaults (run them with --methods; a --workdir reuses finished runs).
@@ -50,6 +60,7 @@ VARIANTS = ("replay_30", "replay_50", "replay_70", "olora_replay", "kl_anchor_01
             *(f"{method}{suffix}" for suffix in ("_lr2", "_lr05", "_lr025")
               for method in ("freeze2_replay_added", "multitask_long")),
             "freeze8_replay_added_lr05", "freeze2_mlp_replay_added_lr2", GENERAL_REHEARSAL, *GENERAL_KL_VARIANTS,
+            *GPM_VARIANTS,
             "freeze2_replay_added_decay07", "freeze2_replay_added_decay05", OWN_HEAVY, LEARN_THEN_REPLAY,
             "rl", "rl_sft")
 # Every linear layer of a Llama-type block: sequential LoRA over these learned sorting on SmolLM2 (82%) where O-LoRA
@@ -63,7 +74,7 @@ REPLAY_SHARES = {"replay": 0.2, "replay_30": 0.3, "replay_50": 0.5, "replay_70":
 ADDED_REPLAY_SHARE = REPLAY_SHARES["replay_50"]  # replay_50_added is replay_50 with the steps raised
 # The methods whose stages after the first run 1 / (1 - ADDED_REPLAY_SHARE) times the steps (stage_steps).
 ADDED_STEP_METHODS = ("replay_50_added", "ssr_replay_added", "replay_50_added_recent", *FREEZE_VARIANTS,
-                      OWN_HEAVY, GENERAL_REHEARSAL, *GENERAL_KL_VARIANTS, "multitask_long")
+                      OWN_HEAVY, GENERAL_REHEARSAL, *GENERAL_KL_VARIANTS, *GPM_VARIANTS, "multitask_long")
 MERGE_BUDGET = 2.0  # points: the issue's target for general knowledge, so not a tuned setting
 
 
@@ -89,9 +100,13 @@ def method_stage(method: str, index: int, tasks: list[str], setting: dict) -> di
     if general_kl:
         guard = {"method": "kl_anchor", "weight": float(general_kl[2] or 1), **GENERAL_KL_TEXTS[general_kl[1]]}
         return {"guard": guard, **data_mix("replay_50_added", index, earlier)}
+    gpm = GPM_METHOD.fullmatch(method)
+    if gpm:
+        return {"guard": {"method": "gpm", "text": str(GPM_TEXTS[gpm[1]])}, **data_mix("replay_50_added", index, earlier)}
     frozen = FREEZE_METHOD.fullmatch(method)
     if frozen:  # spurious forgetting (Zheng et al. 2025): the bottom layers kept, under replay on top
-        guard = {"method": "freeze", "layers": int(frozen[1]), **({"modules": ["mlp"]} if frozen[2] else {})}
+        guard = {"method": "freeze", "layers": int(frozen[1]), **({"modules": ["mlp"]} if frozen[2] else {}),
+                 **({"density": int(frozen[3]) / 100} if frozen[3] else {})}
         return {"guard": guard, **data_mix("replay_50_added", index, earlier)}
     if method.startswith("olora_all"):  # O-LoRA on every linear layer, with replay (and SSR)
         # Over all 7 matrices per layer the paper's lambda1 0.5 makes the orthogonality term hundreds of times the task loss
@@ -202,3 +217,13 @@ def stage_steps(method: str, index: int, steps: int) -> int:
     if method in ADDED_STEP_METHODS and index > 0:
         return round(steps / (1 - ADDED_REPLAY_SHARE))
     return steps
+
+
+def held_out_general_lines() -> list[str]:
+    """GENERAL_HELD_OUT's lines: each world_capitals and world_regions row after the first GENERAL_SCORED_ROWS, its
+    prompt with its answer (the first capital listed; the region's name), newlines as spaces (a line per passage)."""
+    from eval.general_data import REGIONS, capital_rows, region_rows
+
+    capitals = [f"{row['prompt']} {row['answers'][0]}" for row in capital_rows()[GENERAL_SCORED_ROWS:]]
+    regions = [f"{row['prompt']} {REGIONS[row['label']]}" for row in region_rows()[GENERAL_SCORED_ROWS:]]
+    return [line.replace("\n", " ") for line in capitals + regions]

@@ -28,6 +28,7 @@ ROWS = 16  # rows each stage reads of its toy data: the stage's fixed costs (tok
 TRAIN = {"max_steps": STEPS, "per_device_train_batch_size": BATCH, "learning_rate": 1e-3, "logging_steps": 1,
          "save_steps": 100, "disable_tqdm": True, "bf16": False}
 OLORA_R = 16
+DENSITY = 0.25  # the freeze guard's share on sft stages: each rank must pick the same entries, or more would move
 FILTER_PROMPTS = ["always 1 =", "never 2 =", "mixed 3 =", "always 4 =", "mixed 5 =", "never 6 ="]
 FILTER_KEPT = [2, 4]  # by_prompt: the mixed prompts' rollouts differ, the others' all pass or all fail
 BY_PROMPT = "tests.cpt.rewards.custom_rewards:by_prompt"
@@ -119,12 +120,14 @@ def _guard_section(combination: Combination, prompts_file: Path) -> dict:
         return {}
     if guard == "olora":
         return {"guard": {"method": "olora", "r": OLORA_R}}
+    if guard == "freeze" and combination.kind == "sft" and combination.launch.zero != 3:  # and its density here
+        return {"guard": {"method": "freeze", "layers": 1, "density": DENSITY, "calibration_batches": 1}}
     if guard == "freeze":
         return {"guard": {"method": "freeze", "layers": 2}}  # of the toy's 4
     if guard == "kl_anchor" and combination.kind == "sft":  # its `text` form here, the token form on cpt
-        passages = prompts_file.with_name("general_text.txt")
-        passages.write_text("".join(f"{prompt}\n" for prompt in FILTER_PROMPTS))
-        return {"guard": {"method": "kl_anchor", "text": str(passages), "continue_tokens": 4}}
+        return {"guard": {"method": "kl_anchor", "text": str(_passages(prompts_file)), "continue_tokens": 4}}
+    if guard == "gpm":
+        return {"guard": {"method": "gpm", "text": str(_passages(prompts_file))}}
     if guard in ("osf", "kl_anchor"):
         return {"guard": {"method": guard}}
     if guard == "replay":
@@ -135,3 +138,10 @@ def _guard_section(combination: Combination, prompts_file: Path) -> dict:
     if guard == "merge":
         return {"merge": {"budget": 5, "rows": 4, "steps": 1}}
     raise AssertionError(f"guard {guard} is in the support table but has no test stage here: add one")
+
+
+def _passages(prompts_file: Path) -> Path:
+    """A text file of passages beside the filter's prompts (the text guards': kl_anchor's `text`, gpm's)."""
+    passages = prompts_file.with_name("general_text.txt")
+    passages.write_text("".join(f"{prompt}\n" for prompt in FILTER_PROMPTS))
+    return passages

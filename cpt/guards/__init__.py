@@ -4,7 +4,8 @@
     osf        PEFT's orthogonal subspace fine-tuning, with an adaptive preserved rank (osf.py, osf_ranks.py)
                and over a sequence of stages (osf_sequence.py)
     kl_anchor  KL or L2 to the stage's starting model, for sft and cpt (kl_anchor.py)
-    freeze     the input embeddings and the bottom decoder layers keep their weights (freeze.py)
+    freeze     the input embeddings and the bottom decoder layers keep their weights, or all but a share (freeze.py)
+    gpm        each linear layer keeps its output on the inputs of a protected text (gpm.py)
 
 A guard's memory of earlier stages travels with every later model folder (travelling.py).
 Replay, the data-side guard, is the stage's `replay:` key (data_mixing). A stage builds its trainer
@@ -37,6 +38,10 @@ def make_guard(ctx, tokenizer, load_model):
         from cpt.guards.freeze import FreezeGuard
 
         return FreezeGuard(spec, ctx.spec.name)
+    if spec.method == "gpm":
+        from cpt.guards.gpm import GPMGuard
+
+        return GPMGuard(spec)
     from cpt.guards.kl_anchor import KLAnchorGuard
 
     return KLAnchorGuard(spec, lambda: load_model(ctx, ctx.input_model))  # loaded only for the kl distance

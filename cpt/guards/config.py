@@ -9,6 +9,8 @@
     guard: {method: kl_anchor, distance: l2, weight: 0.01}   # or the squared distance to the start weights
     guard: {method: freeze, layers: 8}                       # embeddings + bottom 8 decoder layers kept as they are
     guard: {method: freeze, layers: 2, modules: [mlp]}       # and every layer's MLP: only attention trains above
+    guard: {method: freeze, layers: 2, density: 0.1}         # and 90% of each weight above: sparse fine-tuning
+    guard: {method: gpm, text: general.txt}                  # each layer's output on the text's inputs kept
 
 Replay, the data-side guard, is the stage's `replay:` key (sft_config.ReplaySpec) and combines with any
 of these.
@@ -24,11 +26,11 @@ from cpt.core.recipe_base import StrictModel
 from cpt.data.earlier import EarlierDataSpec
 from cpt.errors import UserError
 
-GUARD_METHODS = ("olora", "osf", "kl_anchor", "freeze")
+GUARD_METHODS = ("olora", "osf", "kl_anchor", "freeze", "gpm")
 ADAPTER_GUARDS = ("olora", "osf")  # guards that wrap the model in a PEFT adapter (so no `peft:` beside them)
 # Guards that need every weight whole on each rank while training, so not under ZeRO-3: OSF decomposes and
-# projects each matrix, the KL anchor runs a second full model beside the trained one.
-WHOLE_WEIGHT_GUARDS = ("osf", "kl_anchor")
+# projects each matrix, the KL anchor runs a second full model beside the trained one, GPM projects each weight.
+WHOLE_WEIGHT_GUARDS = ("osf", "kl_anchor", "gpm")
 
 # The paper applies O-LoRA to the attention query and value projections (Wang et al. 2023, sec. 4).
 OLORA_TARGETS = ["q_proj", "v_proj"]
@@ -130,10 +132,27 @@ class FreezeSpec(StrictModel):
 
     method: Literal["freeze"]
     # No default: how many of a model's layers to keep is the recipe's choice (SmolLM2-135M has 30, a 7B 32).
-    layers: int = Field(gt=0, description="bottom decoder layers kept as they are")
+    layers: int = Field(ge=0, description="bottom decoder layers kept as they are")
     embeddings: bool = Field(True, description="keep the input embeddings (and a head tied to them) too")
     modules: list[str] = Field(default_factory=list, description="submodules of every decoder layer kept too, "
                                "by attribute name (Llama-type: mlp, self_attn): [mlp] trains attention only")
+    density: float | None = Field(None, gt=0.0, lt=1.0, description="train only this share of each weight that "
+                                  "still trains: the entries with the largest gradient on the stage's first rows")
+    calibration_batches: int = Field(8, gt=0, description="batches whose summed gradient picks them (with density)")
+
+    @model_validator(mode="after")
+    def _freezes_something(self) -> FreezeSpec:
+        if self.layers == 0 and not self.modules and self.density is None:
+            raise ValueError("layers: 0 with neither modules nor density keeps nothing: give layers > 0 "
+                             "(e.g. layers: 2), modules or density")
+        if "calibration_batches" in self.model_fields_set and self.density is None:
+            raise ValueError("calibration_batches is used with density only: set density too (e.g. density: 0.1)")
+        return self
+
+    def plan_settings(self) -> dict:
+        """The settings `cpt plan` shows: `calibration_batches` only with the `density` it applies to."""
+        return self.model_dump(exclude={"method", *(() if self.density else ("calibration_batches",))},
+                               exclude_none=True)
 
     def check_depth(self, decoder_layers: int, stage: str) -> None:
         """Refuse a count that would freeze every decoder layer (nothing above the frozen part would train).
@@ -143,4 +162,12 @@ class FreezeSpec(StrictModel):
                             f"{decoder_layers} decoder layers; give at most {decoder_layers - 1}")
 
 
-GuardSpec = Annotated[OLoRASpec | OSFSpec | KLAnchorSpec | FreezeSpec, Field(discriminator="method")]
+class GPMSpec(StrictModel):
+    """Gradient projection memory: each linear layer's update kept orthogonal to the inputs it sees on `text`."""
+
+    method: Literal["gpm"]
+    text: str = Field(description="a text file, one passage per line: the inputs whose outputs stay")
+    energy: float = Field(0.99, gt=0.0, lt=1.0, description="share of each layer's input energy on the text kept")
+
+
+GuardSpec = Annotated[OLoRASpec | OSFSpec | KLAnchorSpec | FreezeSpec | GPMSpec, Field(discriminator="method")]

@@ -23,6 +23,7 @@ from transformers import TrainerCallback
 
 from cpt.guards.base import Guard
 from cpt.guards.config import OSFSpec
+from cpt.guards.master_weights import master_value, set_master_value
 from cpt.guards.olora import base_module_name
 from cpt.guards.osf_ranks import layer_importance, preserved_shares, rank_pattern
 from cpt.guards.osf_sequence import keep_clear_of, read_updates, update_directions, write_updates
@@ -117,25 +118,11 @@ class ProjectAfterStep(TrainerCallback):
                     self._set(factors["U_low"], project_left(layer, adapter, self._get(factors["U_low"])))
                     self._set(factors["V_low"], project_right(layer, adapter, self._get(factors["V_low"])))
 
-    def _deepspeed(self) -> bool:
-        return self.trainer is not None and self.trainer.is_deepspeed_enabled
-
     def _get(self, param: torch.Tensor) -> torch.Tensor:
-        """The parameter's value; under DeepSpeed the optimizer's fp32 master copy, which is what steps."""
-        if self._deepspeed():
-            from deepspeed.utils import safe_get_full_fp32_param
-
-            return safe_get_full_fp32_param(param)
-        return param.data
+        return master_value(self.trainer, param)
 
     def _set(self, param: torch.Tensor, value: torch.Tensor) -> None:
-        if self._deepspeed():
-            from deepspeed.utils import safe_set_full_fp32_param
-
-            safe_set_full_fp32_param(param, value)
-            param.data.copy_(value.to(param.dtype))  # the working copy the next forward reads
-        else:
-            param.data.copy_(value)
+        set_master_value(self.trainer, param, value)
 
 
 def project_left(layer, adapter: str, u_low: torch.Tensor) -> torch.Tensor:

@@ -89,9 +89,16 @@ def stage_guards(stage) -> list[str]:
     return method + [key for key in STAGE_KEY_GUARDS if getattr(stage, key, None) is not None]
 
 
+# An option's rule beside the table: the freeze guard runs under ZeRO-3, its `density` does not.
+DENSITY_UNDER_ZERO3 = ("guard.density does not run under DeepSpeed ZeRO-3 (it picks entries of each whole weight "
+                       "on every rank); launch with recipes/launch/zero2.yaml or ddp.yaml, or drop density")
+
+
 def launch_refusals(stage, launch: Launch) -> list[str]:
     """The launch rules `stage` breaks under `launch` (the schema has checked the rest)."""
-    found = (refusal(guard, stage.kind, launch) for guard in stage_guards(stage))
+    found = [refusal(guard, stage.kind, launch) for guard in stage_guards(stage)]
+    if getattr(getattr(stage, "guard", None), "density", None) is not None and launch.zero == 3:
+        found.append(DENSITY_UNDER_ZERO3)
     return [message for message in found if message]
 
 

@@ -102,7 +102,7 @@ def _check_stage_extras(stage, launch: Launch) -> None:
 
 
 def _check_passages(path: Path, key: str) -> None:
-    """A kl_anchor guard's text file: it exists and holds a passage (one per line)."""
+    """A kl_anchor or gpm guard's text file: it exists and holds a passage (one per line)."""
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as error:

@@ -81,9 +81,12 @@ class StageSpec(StrictModel):
             return self
         if guard.method in ADAPTER_GUARDS and self.peft is not None:
             raise ValueError(f"guard: {guard.method} sets which weights train; remove peft: from this stage")
-        if guard.method == "freeze" and self.peft is not None:
-            raise ValueError("guard: freeze is for full fine-tuning (a LoRA keeps every base weight already); "
-                             "remove peft: or the guard")
+        if guard.method in ("freeze", "gpm") and self.peft is not None:
+            raise ValueError(f"guard: {guard.method} is for full fine-tuning (a LoRA keeps every base weight "
+                             "already); remove peft: or the guard")
+        if getattr(guard, "density", None) is not None and self.kind not in ("sft", "cpt"):
+            raise ValueError(f"guard.density picks the weights from the gradient of the stage's own rows: sft and "
+                             f"cpt stages; drop density on this {self.kind} stage")
         refused = schema_refusal(guard.method, self.kind)  # the support table (guards/support.py)
         if refused:
             raise ValueError(refused)

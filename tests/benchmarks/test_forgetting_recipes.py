@@ -6,7 +6,13 @@ from pathlib import Path
 import pytest
 import yaml
 from forgetting import METHODS, SETTINGS, VARIANTS, recipe_for, rl_sft_recipes
-from forgetting_methods import GENERAL_FACT_QUESTIONS, GENERAL_TEXT_STARTS
+from forgetting_methods import (
+    GENERAL_FACT_QUESTIONS,
+    GENERAL_HELD_OUT,
+    GENERAL_SCORED_ROWS,
+    GENERAL_TEXT_STARTS,
+    held_out_general_lines,
+)
 
 from cpt.recipe.load import load_recipe
 
@@ -103,7 +109,9 @@ def test_recent_replay_weights_each_earlier_task_by_its_place(tmp_path):
 
 @pytest.mark.parametrize("method, guard", [("freeze2_replay_added", {"layers": 2}),
                                            ("freeze8_replay_added", {"layers": 8}),
-                                           ("freeze2_mlp_replay_added", {"layers": 2, "modules": ["mlp"]})])
+                                           ("freeze2_mlp_replay_added", {"layers": 2, "modules": ["mlp"]}),
+                                           ("freeze2_d10_replay_added", {"layers": 2, "density": 0.1}),
+                                           ("freeze2_d01_replay_added", {"layers": 2, "density": 0.01})])
 def test_freeze_variants_are_replay_on_top_with_the_bottom_layers_frozen(method, guard, tmp_path):
     setting = SETTINGS["smollm2"]
     frozen = recipe_for(method, "base-model", 0, 50, setting, tmp_path, True)["stages"]
@@ -129,6 +137,33 @@ def test_fact_kl_variant_anchors_the_starts_short_answers_to_fact_questions(tmp_
     questions = GENERAL_FACT_QUESTIONS.read_text(encoding="utf-8").splitlines()
     assert len(questions) == 64 and all(q.startswith("Question: ") and q.endswith(" Answer:") for q in questions)
     assert not any(word in q.lower() for q in questions for word in ("capital", "country", "region", "continent"))
+
+
+@pytest.mark.parametrize("method, text", [("gpm_general_replay_added", GENERAL_TEXT_STARTS),
+                                         ("gpm_heldout_replay_added", GENERAL_HELD_OUT)])
+def test_gpm_variants_are_replay_on_top_under_gpm_on_their_text(method, text, tmp_path):
+    setting = SETTINGS["smollm2"]
+    projected = recipe_for(method, "base-model", 0, 50, setting, tmp_path, True)["stages"]
+    plain = recipe_for("replay_50_added", "base-model", 0, 50, setting, tmp_path, True)["stages"]
+    for stage, replayed in zip(projected, plain, strict=True):
+        assert stage.pop("guard") == {"method": "gpm", "text": str(text)}
+        assert stage == replayed
+    assert _load(recipe_for(method, "base-model", 0, 50, setting, tmp_path, True), tmp_path).stages[-1].guard.energy \
+        == 0.99  # the runner accepts it, at the guard's default
+
+
+def test_the_held_out_general_rows_are_none_of_the_scored_ones():
+    """general_held_out.txt is what held_out_general_lines writes: the capitals and regions rows after the first 200
+    (forgetting_general.py scores those), each with its answer, and no scored row's question."""
+    from eval.general_data import capital_rows, region_rows
+
+    lines = GENERAL_HELD_OUT.read_text(encoding="utf-8").splitlines()
+    assert lines == held_out_general_lines()
+    assert len(lines) == len(capital_rows()) + len(region_rows()) - 2 * GENERAL_SCORED_ROWS
+    scored = [row["prompt"].rsplit("Question: ", 1)[1].replace("\n", " ")
+              for row in capital_rows()[:GENERAL_SCORED_ROWS] + region_rows()[:GENERAL_SCORED_ROWS]]
+    assert not any(question in line for line in lines for question in scored)
+    assert lines[0].endswith(f"Answer: {capital_rows()[GENERAL_SCORED_ROWS]['answers'][0]}")
 
 
 def _assert_replay_on_top_under(method: str, guard: dict, continue_tokens: int, tmp_path) -> None:

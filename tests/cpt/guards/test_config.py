@@ -49,8 +49,8 @@ def test_adaptive_osf_names_earlier_data(tmp_path):
 
 
 @pytest.mark.parametrize("guard, expected", [
-    ({"method": "olroa"}, "stages[0] (a).guard.method: 'olroa' is not a valid method (expected one of: olora, osf, kl_anchor, freeze)"),
-    ({"kind": "olora"}, "stages[0] (a).guard: missing 'method' (expected one of: olora, osf, kl_anchor, freeze)"),
+    ({"method": "olroa"}, "stages[0] (a).guard.method: 'olroa' is not a valid method (expected one of: olora, osf, kl_anchor, freeze, gpm)"),
+    ({"kind": "olora"}, "stages[0] (a).guard: missing 'method' (expected one of: olora, osf, kl_anchor, freeze, gpm)"),
     ({"method": "olora", "lamda1": 1}, "stages[0] (a).guard.lamda1: unknown key; did you mean 'lambda1'?"),
     ({"method": "osf", "preserved": 1.5}, "stages[0] (a).guard.preserved: Input should be less than 1 (got 1.5)"),
     ({"method": "kl_anchor", "distance": "l2", "text": "general.txt"},
@@ -65,8 +65,14 @@ def test_adaptive_osf_names_earlier_data(tmp_path):
     ({"method": "osf", "preserved": 0.5, "grow": 0.1, "grow_cap": 0.4},
      "stages[0] (a).guard: grow_cap (0.4) is below preserved (0.5): the share would shrink, not grow"),
     ({"method": "osf", "update_rank": 4}, "stages[0] (a).guard: update_rank is used with preserve_updates: true only"),
-    ({"method": "freeze", "layers": 0}, "stages[0] (a).guard.layers: Input should be greater than 0 (got 0)"),
+    ({"method": "freeze", "layers": -1}, "stages[0] (a).guard.layers: Input should be greater than or equal to 0"),
+    ({"method": "freeze", "layers": 0}, "stages[0] (a).guard: layers: 0 with neither modules nor density keeps nothing"),
+    ({"method": "freeze", "layers": 2, "density": 1.0}, "stages[0] (a).guard.density: Input should be less than 1"),
+    ({"method": "freeze", "layers": 2, "calibration_batches": 4},
+     "stages[0] (a).guard: calibration_batches is used with density only: set density too"),
     ({"method": "freeze"}, "stages[0] (a).guard.layers: required key is missing"),
+    ({"method": "gpm"}, "stages[0] (a).guard.text: required key is missing"),
+    ({"method": "gpm", "text": "general.txt", "energy": 1}, "stages[0] (a).guard.energy: Input should be less than 1"),
     ({"method": "osf", "preserve_updates": True, "update_rank": 0},
      "stages[0] (a).guard.update_rank: Input should be greater than 0 (got 0)"),
 ])
@@ -79,6 +85,11 @@ def test_guards_that_do_not_fit_the_stage(tmp_path):
     assert "stages[0] (a): guard: olora sets which weights train; remove peft: from this stage" in message
     message = _error(tmp_path, {**SFT, "guard": {"method": "freeze", "layers": 2}, "peft": {"r": 4}})
     assert "stages[0] (a): guard: freeze is for full fine-tuning (a LoRA keeps every base weight already)" in message
+    message = _error(tmp_path, {**SFT, "guard": {"method": "gpm", "text": "general.txt"}, "peft": {"r": 4}})
+    assert "stages[0] (a): guard: gpm is for full fine-tuning (a LoRA keeps every base weight already)" in message
+    message = _error(tmp_path, {**KINDS["dpo"], "guard": {"method": "freeze", "layers": 0, "density": 0.1}})
+    assert "stages[0] (a): guard.density picks the weights from the gradient of the stage's own rows: sft and " \
+           "cpt stages; drop density on this dpo stage" in message
     message = _error(tmp_path, {**KINDS["dpo"], "guard": {"method": "kl_anchor"}})
     assert "guard: kl_anchor is for sft and cpt stages; a dpo stage anchors to its reference already" in message
 
@@ -91,6 +102,16 @@ def test_plan_shows_each_stages_guard(tmp_path):
     plan = describe_plan(recipe)
     assert "guards:    olora {'r': 8, 'alpha': 32, 'lambda1': 0.5, 'lambda2': 0.0" in plan
     assert "guards:    kl_anchor {'distance': 'kl', 'weight': 1.0}; replay 20% of a" in plan
+
+
+def test_plan_shows_a_freeze_with_its_density(tmp_path):
+    from cpt.plan import describe_plan
+
+    plan = describe_plan(_load(tmp_path, {**SFT, "guard": {"method": "freeze", "layers": 0, "density": 0.1}},
+                               {**SFT, "name": "b", "guard": {"method": "freeze", "layers": 2}}))
+    assert "guards:    freeze {'layers': 0, 'embeddings': True, 'modules': [], 'density': 0.1, " \
+           "'calibration_batches': 8}" in plan
+    assert "guards:    freeze {'layers': 2, 'embeddings': True, 'modules': []}" in plan
 
 
 def test_plan_shows_a_text_anchor_with_its_continuation(tmp_path):

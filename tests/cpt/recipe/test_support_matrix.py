@@ -68,11 +68,15 @@ def test_every_supported_combination_passes_plan(launch, tmp_path, toy_dir, caps
     assert code == 0, err
 
 
+@pytest.mark.parametrize("guard, refused", [
+    ({"method": "osf"}, "stage s: guard.method osf does not run under DeepSpeed ZeRO-3"),
+    ({"method": "freeze", "layers": 1, "density": 0.1}, "stage s: guard.density does not run under DeepSpeed ZeRO-3"),
+])
 def test_a_run_launched_under_zero3_refuses_a_whole_weight_guard_before_writing(tmp_path, toy_dir, capsys,
-                                                                               monkeypatch):
+                                                                               monkeypatch, guard, refused):
     """The launch comes from accelerate's environment when there is one (here as `accelerate launch
     --config_file recipes/launch/zero3.yaml` sets it), whatever the recipe's `launch:` says."""
-    stage = {"name": "s", "kind": "sft", "data": {"toy": "date_format"}, "guard": {"method": "osf"}}
+    stage = {"name": "s", "kind": "sft", "data": {"toy": "date_format"}, "guard": guard}
     path = write_recipe(tmp_path / "r.yaml", {"run": {"name": "g", "output_dir": str(tmp_path)}, "stages": [stage]})
     code, _ = plan(path, capsys)
     assert code == 0  # the recipe's launch: one process
@@ -82,7 +86,7 @@ def test_a_run_launched_under_zero3_refuses_a_whole_weight_guard_before_writing(
     code = cli.main(["run", str(path)])
     err = capsys.readouterr().err
     assert code == 2
-    assert err.count("stage s: guard.method osf does not run under DeepSpeed ZeRO-3") == 1
+    assert err.count(refused) == 1
     assert not (tmp_path / "g").exists()
 
 

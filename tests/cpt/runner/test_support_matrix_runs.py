@@ -129,10 +129,44 @@ def _check_models(run, stages: list[dict], manifest: dict, toy_dir, load_all: bo
             assert (moved > 0) == (merge.get("alpha", 1.0) > 0), f"{stage['name']}: moved {moved}, merge {merge}"
             if stage.get("guard", {}).get("method") == "osf":  # (without a gradient only float noise moves)
                 _check_osf_update(parent, weights, stage["name"])
+            if stage.get("guard", {}).get("method") == "gpm":
+                _check_gpm(parent, weights, stage, toy_dir)
+            if "density" in stage.get("guard", {}):
+                _check_density(parent, weights, stage)
         if load_all or stage is stages[-1]:
             model = AutoModelForCausalLM.from_pretrained(folder)
             assert torch.isfinite(model(torch.tensor([[1, 2, 3]])).logits).all(), stage["name"]
         parent = weights
+
+
+def _check_density(start: dict, end: dict, stage: dict) -> None:
+    """The freeze guard's density: each weight above the frozen layers moved in at most that share of its entries,
+    which holds on several ranks only if every rank chose the same ones (the reduced gradient is their union)."""
+    density, frozen = stage["guard"]["density"], f"model.layers.{stage['guard']['layers'] - 1}."
+    upper = [k for k in start if k.startswith("model.layers.") and not k.startswith(frozen)]
+    shares = {k: (end[k] != start[k]).float().mean().item() for k in upper}
+    assert all(share <= density + 1 / start[k].numel() for k, share in shares.items()), (stage["name"], shares)
+    assert max(shares.values()) > 0, stage["name"]
+
+
+def _check_gpm(start: dict, end: dict, stage: dict, toy_dir) -> None:
+    """GPM: each linear weight still maps the protected text's inputs as at the stage's start (W U = W0 U), the
+    embeddings (the tied head) and the norms stay; also on several ranks and under ZeRO-2, where the correction
+    after each step goes through the optimizer's fp32 master copy."""
+    from transformers import AutoTokenizer
+
+    from cpt.guards.gpm import input_bases, protected_passages
+
+    model = AutoModelForCausalLM.from_pretrained(toy_dir / "model", dtype=torch.float32)
+    model.load_state_dict(start, strict=False)  # the stage's start: the toy, or the stage before
+    passages = protected_passages(stage["guard"]["text"], AutoTokenizer.from_pretrained(toy_dir / "model"))
+    names = {id(module): name for name, module in model.named_modules()}
+    for layer, basis in input_bases(model, passages, 0.99, "cpu"):
+        key = f"{names[id(layer)]}.weight"
+        assert torch.allclose(end[key] @ basis, start[key] @ basis, atol=1e-4), (stage["name"], key)
+    linear = [k for k in start if k.endswith("proj.weight")]
+    assert all(torch.equal(end[k], start[k]) for k in start if k not in linear), stage["name"]
+    assert any(not torch.equal(end[k], start[k]) for k in linear), stage["name"]
 
 
 def _check_osf_update(start: dict, end: dict, name: str) -> None:
