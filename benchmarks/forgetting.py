@@ -22,8 +22,11 @@ multi-task bound's too: `*_lr2`, `*_lr05`; `*_lr025`: a quarter), larger replay 
 of every stage the starting model continuing general text starts, benchmarks/data/general_text_starts.txt);
 `kl_general_replay_added` / `kl_general3_...` / `kl_general10_...`: replay on top under a KL anchor of weight 1 / 3 / 10 on those
 starts continued by the stage's start (`guard: {method: kl_anchor, text: ...}`); `kl_facts10_replay_added`: the
-same, weight 10, on one-shot questions of facts outside geography (benchmarks/data/general_fact_questions.txt); and
-`multitask_long`, multi-task at that sequence's total steps), and RL:
+same, weight 10, on one-shot questions of facts outside geography (benchmarks/data/general_fact_questions.txt);
+`freeze2_d10_replay_added` / `freeze2_d01_...`: the bottom-2 freeze with only 10% / 1% of each weight above trained
+(`density`); `gpm_general_replay_added`: replay on top under the GPM guard on the general text starts
+(`guard: {method: gpm, text: ...}`), `gpm_heldout_replay_added` on the general tasks' held-out rows
+(benchmarks/data/general_held_out.txt); and `multitask_long`, multi-task at that sequence's total steps), and RL:
 each task learned by GRPO (exact-match reward, KL 0.04 to the stage's start, an RFT filter) after a short SFT
 warm-up, since the base model scores 0-14% on these tasks and GRPO gets little reward from that; `rl_sft` (list
 it after `rl`) runs SFT from each of `rl`'s own warm-up models, so the two compare from one start at equal
