@@ -39,6 +39,12 @@ class Guard:
         """Write extra files into the final model's folder, from the trained (still unmerged) model."""
 
 
+def passage_lines(path: str | Path) -> list[str]:
+    """The non-empty lines of a text guard's passage file (kl_anchor's and gpm's `text`), stripped."""
+    lines = (line.strip() for line in Path(path).read_text(encoding="utf-8").splitlines())
+    return [line for line in lines if line]
+
+
 class GuardedLoss:
     """Mixin placed before a trainer class: its loss plus the guard's penalty, logged as `guard/<name>`.
     The guard is the trainer's `cpt_hooks.guard` (stages/hooks.py builds the class and sets both); without

@@ -61,7 +61,6 @@ class FreezeGuard(Guard):
     def __init__(self, spec: FreezeSpec, stage: str):
         self.spec = spec
         self.stage = stage  # named in a refusal
-        self.hooks: list = []  # `density`: the gradient hooks that keep the unchosen entries
 
     def prepare_model(self, model):
         layers = decoder_layers(model, self.stage)
@@ -97,7 +96,7 @@ class FreezeGuard(Guard):
             mask = top_share(weight, self.spec.density)
             weight.grad = None
             kept += int(mask.sum())
-            self.hooks.append(weight.register_hook(lambda grad, mask=mask: grad * mask))
+            weight.register_hook(lambda grad, mask=mask: grad * mask)  # for the stage's life
         log.info("guard freeze: density %g: %d of the %d trainable weights' entries train (by the summed gradient of "
                  "%d batches), the rest keep their values", self.spec.density, kept, sum(p.numel() for p in weights),
                  self.spec.calibration_batches)

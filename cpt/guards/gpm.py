@@ -17,13 +17,12 @@ PEFT and TRL have no such method, so it is ours. Any stage kind; not under ZeRO-
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import torch
 from torch import nn
 from transformers import TrainerCallback
 
-from cpt.guards.base import Guard
+from cpt.guards.base import Guard, passage_lines
 from cpt.guards.config import GPMSpec
 from cpt.guards.master_weights import master_value, set_master_value
 
@@ -81,8 +80,7 @@ class KeepProtectedOutputs(TrainerCallback):
 
 def protected_passages(path: str, tokenizer) -> list[list[int]]:
     """Token ids of each non-empty line of the file."""
-    lines = [line.strip() for line in Path(path).read_text(encoding="utf-8").splitlines()]
-    return [tokenizer(line)["input_ids"] for line in lines if line]
+    return [tokenizer(line)["input_ids"] for line in passage_lines(path)]
 
 
 @torch.no_grad()

@@ -17,12 +17,11 @@ DPO and GRPO carry their own reference term (beta), so the recipe schema keeps t
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-from cpt.guards.base import Guard
+from cpt.guards.base import Guard, passage_lines
 from cpt.guards.config import KLAnchorSpec
 from cpt.guards.logits_loss import forward_inputs
 
@@ -100,11 +99,10 @@ class KLAnchorGuard(Guard):
     def continued_passages(self, tokenizer, device) -> list[torch.Tensor]:
         """Each non-empty line of `text`, tokenized, with the starting model's greedy continuation appended: the
         same ids on every run and resume (greedy, from the stage's start)."""
-        lines = [line.strip() for line in Path(self.spec.text).read_text(encoding="utf-8").splitlines()]
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
         passages = []
         with torch.no_grad():
-            for line in filter(None, lines):
+            for line in passage_lines(self.spec.text):
                 ids = torch.tensor([tokenizer(line)["input_ids"]], device=device)
                 if self.spec.continue_tokens:
                     ids = self.reference.generate(ids, attention_mask=torch.ones_like(ids), do_sample=False,

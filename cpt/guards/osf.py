@@ -115,14 +115,9 @@ class ProjectAfterStep(TrainerCallback):
                 for adapter, factors in layer.osf_svd_params.items():
                     if not factors["U_low"].requires_grad:  # TRL's DPO adds a frozen copy as its reference ("ref")
                         continue
-                    self._set(factors["U_low"], project_left(layer, adapter, self._get(factors["U_low"])))
-                    self._set(factors["V_low"], project_right(layer, adapter, self._get(factors["V_low"])))
-
-    def _get(self, param: torch.Tensor) -> torch.Tensor:
-        return master_value(self.trainer, param)
-
-    def _set(self, param: torch.Tensor, value: torch.Tensor) -> None:
-        set_master_value(self.trainer, param, value)
+                    u_low, v_low = master_value(self.trainer, factors["U_low"]), master_value(self.trainer, factors["V_low"])
+                    set_master_value(self.trainer, factors["U_low"], project_left(layer, adapter, u_low))
+                    set_master_value(self.trainer, factors["V_low"], project_right(layer, adapter, v_low))
 
 
 def project_left(layer, adapter: str, u_low: torch.Tensor) -> torch.Tensor:
